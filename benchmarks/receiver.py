@@ -1,0 +1,227 @@
+"""Measuring side of every case; runs in its own process (``python -m benchmarks.worker receiver``).
+
+The receiver binds, starts the sender process (which connects), and takes all timestamps:
+
+* throughput/batch: ``perf_counter`` from the first to the last received message; the first
+  message (or first ``recv_many`` batch) is excluded from the count, so the rate is
+  ``messages after the first / elapsed``.
+* latency: ``perf_counter_ns`` around each ``send`` + ``recv`` round trip on a PAIR socket.
+* delay: ``time.time()`` at arrival of the last message of a burst minus the ``time.time()``
+  the sender wrote into it (the wall clock is shared by both processes on one machine).
+
+Every blocking call is bounded: RCVTIMEO on the socket, a startup deadline while waiting for
+the sender, and a measurement budget after which the case stops early and is marked ``capped``.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from benchmarks.cases import Case
+from benchmarks.procs import SenderProcess
+from benchmarks.sender import DELAY_FORMAT
+
+CHUNK = 1024  # messages received between two clock reads in the throughput loop
+POLL_MS = 100  # RCVTIMEO while waiting for the sender to come up
+
+
+class BenchError(Exception):
+    """A case could not be measured (stall, startup failure, wrong message)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Time bounds of one receiver run."""
+
+    budget_s: float  # stop measuring after this long (result is then marked "capped")
+    startup_s: float = 15.0  # sender start-up + connect + first message
+    progress_ms: int = 5_000  # RCVTIMEO once traffic flows
+
+
+@dataclass
+class Link:
+    """Everything a measurement function needs."""
+
+    zmq: ModuleType
+    sock: Any
+    case: Case
+    sender: SenderProcess
+    limits: Limits
+    batch_api: bool
+
+
+def measure(link: Link) -> dict[str, Any]:
+    """Run the measurement for ``link.case`` and return its metrics."""
+    return _MEASURES[link.case.kind](link)
+
+
+def wait_first(link: Link, recv: Callable[[], Any]) -> Any:
+    """First message from the sender, polling so a dead sender is noticed quickly."""
+    link.sock.rcvtimeo = POLL_MS
+    deadline = time.monotonic() + link.limits.startup_s
+    while True:
+        try:
+            msg = recv()
+        except link.zmq.Again:
+            link.sender.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"no message within {link.limits.startup_s:.0f} s") from None
+            continue
+        link.sock.rcvtimeo = link.limits.progress_ms
+        return msg
+
+
+def _check_size(link: Link, msg: Any) -> None:
+    size = len(msg.buffer) if not link.case.copy else len(msg)
+    if size != link.case.size:
+        raise BenchError(f"expected a {link.case.size} B message, got {size} B")
+
+
+def _recv_fn(sock: Any, copy: bool) -> Callable[[], Any]:
+    if copy:
+        recv: Callable[[], Any] = sock.recv
+        return recv
+    return lambda: sock.recv(copy=False)
+
+
+def _stalled(link: Link, received: int) -> BenchError:
+    link.sender.check_alive()
+    timeout = link.limits.progress_ms / 1e3
+    return BenchError(f"stalled: no message for {timeout:.0f} s after {received} messages")
+
+
+def _rate(link: Link, first: int, received: int, elapsed: float) -> dict[str, Any]:
+    measured = received - first
+    if measured <= 0 or elapsed <= 0:
+        raise BenchError("too few messages to compute a rate")
+    return {
+        "msgs_per_s": measured / elapsed,
+        "mb_per_s": measured * link.case.size / elapsed / 1e6,
+        "received": received,
+        "elapsed_s": elapsed,
+        "capped": received < link.case.count,
+    }
+
+
+def _throughput(link: Link) -> dict[str, Any]:
+    recv = _recv_fn(link.sock, link.case.copy)
+    msg = wait_first(link, recv)
+    t_first = time.perf_counter()
+    _check_size(link, msg)
+    stop_at = t_first + link.limits.budget_s
+    received, now = 1, t_first
+    while received < link.case.count and now < stop_at:
+        n = min(CHUNK, link.case.count - received)
+        try:
+            for _ in range(n):
+                msg = recv()
+        except link.zmq.Again:
+            raise _stalled(link, received) from None
+        received += n
+        now = time.perf_counter()
+    _check_size(link, msg)
+    return _rate(link, 1, received, now - t_first)
+
+
+def _batch(link: Link) -> dict[str, Any]:
+    if not link.batch_api:
+        return _throughput(link)
+    recv_many = link.sock.recv_many
+    msgs = wait_first(link, recv_many)
+    t_first = time.perf_counter()
+    _check_size(link, msgs[0])
+    first = received = len(msgs)
+    stop_at = t_first + link.limits.budget_s
+    now = t_first
+    while received < link.case.count and now < stop_at:
+        try:
+            msgs = recv_many()
+        except link.zmq.Again:
+            raise _stalled(link, received) from None
+        received += len(msgs)
+        now = time.perf_counter()
+    _check_size(link, msgs[-1])
+    return _rate(link, first, received, now - t_first)
+
+
+def _round_trips(link: Link, payload: bytes, count: int, stop_at_ns: int) -> list[int]:
+    send, recv = link.sock.send, link.sock.recv
+    samples: list[int] = []
+    try:
+        for _ in range(count):
+            start = time.perf_counter_ns()
+            if start > stop_at_ns:
+                break
+            send(payload)
+            recv()
+            samples.append(time.perf_counter_ns() - start)
+    except link.zmq.Again:
+        raise _stalled(link, len(samples)) from None
+    return samples
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    rank = math.ceil(fraction * len(sorted_values) - 1e-9)
+    return sorted_values[min(max(rank, 1), len(sorted_values)) - 1]
+
+
+def _latency(link: Link) -> dict[str, Any]:
+    wait_first(link, link.sock.recv)  # "ready": the echo sender is connected
+    payload = b"x" * link.case.size
+    no_limit = time.perf_counter_ns() + 10**12
+    _round_trips(link, payload, link.case.warmup, no_limit)
+    stop_at = time.perf_counter_ns() + int(link.limits.budget_s * 1e9)
+    samples = sorted(ns / 1e3 for ns in _round_trips(link, payload, link.case.count, stop_at))
+    link.sock.send(b"")  # tell the echo sender to exit
+    if not samples:
+        raise BenchError("no round trip completed")
+    return {
+        "p50_us": percentile(samples, 0.50),
+        "p99_us": percentile(samples, 0.99),
+        "min_us": samples[0],
+        "max_us": samples[-1],
+        "mean_us": statistics.fmean(samples),
+        "round_trips": len(samples),
+        "capped": len(samples) < link.case.count,
+    }
+
+
+def _delay(link: Link) -> dict[str, Any]:
+    wait_first(link, link.sock.recv)  # "ready"
+    stop_at = time.perf_counter() + link.limits.budget_s
+    delays: list[float] = []
+    try:
+        for _ in range(link.case.count):
+            link.sock.send(b"go")
+            for _ in range(link.case.burst):
+                msg = link.sock.recv()
+            arrived = time.time()
+            sent_at = struct.unpack_from(DELAY_FORMAT, msg)[0]
+            delays.append((arrived - sent_at) * 1e3)
+            if time.perf_counter() > stop_at:
+                break
+    except link.zmq.Again:
+        raise _stalled(link, len(delays)) from None
+    return {
+        "median_ms": statistics.median(delays),
+        "max_ms": max(delays),
+        "min_ms": min(delays),
+        "delays_ms": delays,
+        "capped": len(delays) < link.case.count,
+    }
+
+
+_MEASURES: dict[str, Callable[[Link], dict[str, Any]]] = {
+    "throughput": _throughput,
+    "batch": _batch,
+    "latency": _latency,
+    "delay": _delay,
+}

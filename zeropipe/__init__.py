@@ -1,0 +1,102 @@
+"""zeropipe: broker-free messaging for Python, a pure-Python ZeroMQ.
+
+``import zeropipe as zmq`` runs ordinary pyzmq code for the socket types
+implemented so far (PAIR, PUSH, PULL), over tcp://, ipc:// and inproc://.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zeropipe.errors import (
+    EFSM,
+    EMTHREAD,
+    ENOCOMPATPROTO,
+    ETERM,
+    Again,
+    ContextTerminated,
+    NotDone,
+    ZMQBaseError,
+    ZMQBindError,
+    ZMQError,
+    strerror,
+)
+from zeropipe.protocol import SocketType
+from zeropipe.sdk import Context, Frame, Message, Socket
+from zeropipe.sdk.constants import ContextOption, Errno, Flag, PollEvent, SocketOption
+from zeropipe.sdk.poll import Poller, select
+
+__version__ = "0.1.0"
+VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 4, 3, 5
+
+globals().update({name: member for name, member in SocketType.__members__.items()})
+globals().update({name: member for name, member in SocketOption.__members__.items()})
+globals().update({name: member for name, member in ContextOption.__members__.items()})
+globals().update({name: member for name, member in Flag.__members__.items()})
+globals().update({name: member for name, member in PollEvent.__members__.items()})
+globals().update({name: member for name, member in Errno.__members__.items()})
+XREQ = SocketType.DEALER
+XREP = SocketType.ROUTER
+
+
+def zmq_version_info() -> tuple[int, int, int]:
+    """The libzmq version whose behaviour and wire protocol we follow."""
+    return (VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH)
+
+
+def zmq_version() -> str:
+    return "%d.%d.%d" % zmq_version_info()
+
+
+def pyzmq_version() -> str:
+    """zeropipe's own version (pyzmq code sometimes prints this)."""
+    return __version__
+
+
+def pyzmq_version_info() -> tuple[int, ...]:
+    return tuple(int(x) for x in __version__.split("."))
+
+
+def has(capability: str) -> bool:
+    """Which optional capabilities are available (pyzmq's ``zmq.has``)."""
+    return capability in {"ipc"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "asyncio":
+        import importlib
+
+        return importlib.import_module("zeropipe.asyncio")
+    raise AttributeError(f"module 'zeropipe' has no attribute {name!r}")
+
+
+__all__ = [
+    "EFSM",
+    "EMTHREAD",
+    "ENOCOMPATPROTO",
+    "ETERM",
+    "Again",
+    "Context",
+    "ContextOption",
+    "ContextTerminated",
+    "Errno",
+    "Flag",
+    "Frame",
+    "Message",
+    "NotDone",
+    "PollEvent",
+    "Poller",
+    "Socket",
+    "SocketOption",
+    "SocketType",
+    "ZMQBaseError",
+    "ZMQBindError",
+    "ZMQError",
+    "has",
+    "pyzmq_version",
+    "pyzmq_version_info",
+    "select",
+    "strerror",
+    "zmq_version",
+    "zmq_version_info",
+]

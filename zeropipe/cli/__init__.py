@@ -1,0 +1,1 @@
+"""zeropipe.cli."""

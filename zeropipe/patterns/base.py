@@ -1,0 +1,146 @@
+"""The pattern-neutral core of a socket: pipes, lock, parking and pumping.
+
+A pattern (PUSH, PULL, PAIR, ...) subclasses :class:`SocketCore` and fills in
+a few hooks over the shared routing parts, as libzmq's ``socket_base_t``
+subclasses do: ``accept_pipe``, ``on_attach``, ``on_detach``, ``xsend``,
+``xrecv``, ``xhas_in`` and ``xhas_out``.
+
+Threading: every method here runs with ``lock`` held, by the caller's
+thread or by the reactor. A thread about to sleep sets ``parked`` (and
+``reader_parked`` when it waits to receive), re-checks, then polls; whoever
+makes progress possible calls :meth:`wake`, which rings the bell only when
+someone is parked. That is the only cross-thread signal on the hot path.
+"""
+
+from __future__ import annotations
+
+import errno
+import select
+import threading
+import time
+from typing import Any
+
+from zeropipe.errors import ZMQError
+from zeropipe.protocol import Message, SocketType
+from zeropipe.transports.options import Options
+from zeropipe.transports.pipe import Pipe
+from zeropipe.transports.stream import StreamPipe
+from zeropipe.transports.waker import Waker
+
+POLLIN = select.POLLIN
+POLLOUT = select.POLLOUT
+
+
+class SocketCore:
+    """State and routing of one socket, without any user-facing API."""
+
+    socket_type: SocketType
+
+    def __init__(self, options: Options) -> None:
+        self.lock = threading.Lock()
+        self.options = options
+        self.closed = False
+        self.parked = False
+        self.reader_parked = False
+        self.last_pump = 0.0
+        self.pipes: list[Pipe] = []
+        self.waker = Waker()
+
+    # -- PipeOwner -----------------------------------------------------------
+
+    def attach(self, pipe: Pipe) -> bool:
+        if self.closed or not self.accept_pipe(pipe):
+            return False
+        self.pipes.append(pipe)
+        self.on_attach(pipe)
+        return True
+
+    def detach(self, pipe: Pipe) -> None:
+        if pipe in self.pipes:
+            self.pipes.remove(pipe)
+            self.on_detach(pipe)
+
+    def on_pipe_event(self, pipe: Pipe, event: Any) -> None:
+        """Control events are ignored unless a pattern wants them."""
+
+    def wake(self) -> None:
+        if self.parked:
+            self.parked = False
+            self.waker.wake()
+
+    # -- pattern hooks -------------------------------------------------------
+
+    def accept_pipe(self, pipe: Pipe) -> bool:
+        return True
+
+    def on_attach(self, pipe: Pipe) -> None:
+        raise NotImplementedError
+
+    def on_detach(self, pipe: Pipe) -> None:
+        raise NotImplementedError
+
+    def xsend(self, msg: Message) -> bool:
+        raise ZMQError(errno.ENOTSUP, f"{self.socket_type.name} sockets cannot send")
+
+    def xrecv(self) -> Message | None:
+        raise ZMQError(errno.ENOTSUP, f"{self.socket_type.name} sockets cannot receive")
+
+    def xrecv_many(self, limit: int) -> list[Message]:
+        msg = self.xrecv()
+        return [] if msg is None else [msg]
+
+    def xhas_in(self) -> bool:
+        return False
+
+    def xhas_out(self) -> bool:
+        return False
+
+    def last_pipe(self) -> Pipe | None:
+        """The pipe the last received message came from, if known."""
+        return None
+
+    # -- I/O on the caller's thread ------------------------------------------
+
+    def stream_pipes(self) -> list[StreamPipe]:
+        return [p for p in self.pipes if type(p) is StreamPipe]
+
+    def idle_pipes(self) -> list[StreamPipe]:
+        """Pipes the reactor should read while nobody else does."""
+        return [p for p in self.pipes if type(p) is StreamPipe and p.wants_read()]
+
+    def flush_all(self) -> None:
+        for pipe in self.pipes:
+            if type(pipe) is StreamPipe and pipe.out:
+                pipe.flush()
+
+    def pump(self, ready: set[int] | None = None) -> None:
+        """Read one chunk from each stream pipe (or each ready one)."""
+        self.last_pump = time.monotonic()
+        for pipe in list(self.pipes):
+            if type(pipe) is StreamPipe and (ready is None or pipe.fd in ready):
+                if pipe.wants_read():
+                    pipe.read_some()
+
+    def recv_now(self) -> Message | None:
+        """Receive without waiting: queued first, then whatever the kernel has."""
+        msg = self.xrecv()
+        if msg is None:
+            self.flush_all()
+            self.pump()
+            msg = self.xrecv()
+        return msg
+
+    def poll_fds(self, events: int) -> list[tuple[int, int]]:
+        """What a parked thread should poll, besides the waker."""
+        fds = []
+        for pipe in self.pipes:
+            if type(pipe) is not StreamPipe or not pipe.alive:
+                continue
+            mask = 0
+            if events & POLLIN and pipe.wants_read():
+                mask |= POLLIN
+            if pipe.out:
+                mask |= POLLOUT
+            if mask:
+                fds.append((pipe.fd, mask))
+        return fds

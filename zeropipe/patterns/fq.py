@@ -1,0 +1,78 @@
+"""Fair-queue: take whole messages from the pipes in turn (libzmq fq.cpp).
+
+A pipe that went away keeps its already-received messages readable until
+they are drained; only then is it forgotten.
+"""
+
+from __future__ import annotations
+
+from zeropipe.protocol import Message
+from zeropipe.transports.pipe import Pipe
+
+
+class FairQueue:
+    """Receives from each pipe in turn."""
+
+    def __init__(self) -> None:
+        self.pipes: list[Pipe] = []
+        self._next = 0
+        #: The pipe the last message came from (for Frame properties).
+        self.last_pipe: Pipe | None = None
+
+    def attach(self, pipe: Pipe) -> None:
+        self.pipes.append(pipe)
+
+    def detach(self, pipe: Pipe) -> None:
+        if pipe in self.pipes and not pipe.has_in():
+            self._remove(pipe)
+
+    def _remove(self, pipe: Pipe) -> None:
+        index = self.pipes.index(pipe)
+        self.pipes.remove(pipe)
+        if index < self._next:
+            self._next -= 1
+
+    def recv(self) -> Message | None:
+        """The next message in fair order, or None."""
+        pipes = self.pipes
+        count = len(pipes)
+        for _ in range(count):
+            index = self._next % count
+            pipe = pipes[index]
+            msg = pipe.read()
+            if msg is not None:
+                self._next = index + 1
+                self.last_pipe = pipe
+                return msg
+            if not pipe.alive:
+                self._remove(pipe)
+                count -= 1
+                if not count:
+                    break
+            else:
+                self._next = index + 1
+        return None
+
+    def recv_many(self, limit: int) -> list[Message]:
+        """Up to ``limit`` messages, taking whole runs from each pipe in turn."""
+        out: list[Message] = []
+        for _ in range(len(self.pipes)):
+            msg = self.recv()
+            if msg is None:
+                break
+            out.append(msg)
+            pipe = self.last_pipe
+            queue = getattr(pipe, "inq", None) or getattr(pipe, "inbound", None)
+            if queue is not None:
+                take = min(len(queue), limit - len(out))
+                if take == len(queue):
+                    out.extend(queue)
+                    queue.clear()
+                else:
+                    out.extend(queue.popleft() for _ in range(take))
+            if len(out) >= limit:
+                break
+        return out
+
+    def has_in(self) -> bool:
+        return any(p.has_in() for p in self.pipes)

@@ -1,0 +1,52 @@
+"""Load-balancer: round-robin whole messages over the pipes that have room (libzmq lb.cpp)."""
+
+from __future__ import annotations
+
+from zeropipe.protocol import Message
+from zeropipe.transports.pipe import Pipe
+
+
+class LoadBalancer:
+    """Sends each message to the next pipe that accepts it."""
+
+    def __init__(self) -> None:
+        self.pipes: list[Pipe] = []
+        self._next = 0
+
+    def attach(self, pipe: Pipe) -> None:
+        self.pipes.append(pipe)
+
+    def detach(self, pipe: Pipe) -> None:
+        if pipe in self.pipes:
+            index = self.pipes.index(pipe)
+            self.pipes.remove(pipe)
+            if index < self._next:
+                self._next -= 1
+
+    def send(self, msg: Message) -> bool:
+        """Queue ``msg`` on one pipe; False when every pipe is full (or none exists)."""
+        pipes = self.pipes
+        count = len(pipes)
+        if count == 1:
+            return pipes[0].write(msg)
+        for _ in range(count):
+            index = self._next % count
+            self._next = index + 1
+            if pipes[index].write(msg):
+                return True
+        return False
+
+    def has_room(self) -> bool:
+        """True when some pipe would accept a message now."""
+        return any(_has_room(p) for p in self.pipes)
+
+
+def _has_room(pipe: Pipe) -> bool:
+    hwm = getattr(pipe, "hwm", 0)
+    if hwm:
+        if pipe.out_msgs < hwm:  # type: ignore[attr-defined]
+            return True
+        pipe.flush()
+        return bool(pipe.out_msgs < hwm)  # type: ignore[attr-defined]
+    capacity = getattr(pipe, "capacity", 0)
+    return not capacity or len(pipe.outbound) < capacity  # type: ignore[attr-defined]

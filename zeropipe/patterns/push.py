@@ -1,0 +1,29 @@
+"""PUSH: load-balances messages over its peers; blocks when all are full (RFC 30)."""
+
+from __future__ import annotations
+
+from zeropipe.patterns.base import SocketCore
+from zeropipe.patterns.lb import LoadBalancer
+from zeropipe.protocol import Message, SocketType
+from zeropipe.transports.options import Options
+from zeropipe.transports.pipe import Pipe
+
+
+class PushCore(SocketCore):
+    socket_type = SocketType.PUSH
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.lb = LoadBalancer()
+
+    def on_attach(self, pipe: Pipe) -> None:
+        self.lb.attach(pipe)
+
+    def on_detach(self, pipe: Pipe) -> None:
+        self.lb.detach(pipe)
+
+    def xsend(self, msg: Message) -> bool:
+        return self.lb.send(msg)
+
+    def xhas_out(self) -> bool:
+        return self.lb.has_room()

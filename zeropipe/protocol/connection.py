@@ -1,0 +1,428 @@
+"""One ZMTP 3.1 connection as a sans-I/O state machine.
+
+Theory of operation
+-------------------
+The owner feeds received bytes to :meth:`Connection.receive_data` and sends
+whatever :meth:`Connection.data_to_send` returns. Nothing here touches a
+socket, a thread or an event loop.
+
+States: GREETING (waiting for the peer's 64 bytes) -> HANDSHAKE (mechanism
+commands) -> READY (data flows) -> CLOSED (after any protocol error).
+
+Complete data messages are appended to :attr:`Connection.messages`: a
+``bytes``-like object for a one-frame message, a ``list`` of frames for a
+multipart one. Frames of a multipart message are held back until its last
+frame arrives, so a message is delivered whole or not at all. Everything else
+(handshake result, subscriptions, PING/PONG) comes out of :meth:`next_event`.
+
+Large frames (at least ``LARGE_FRAME`` bytes) are received into a buffer of
+their own; an owner that wants to avoid one copy asks :meth:`get_buffer` for
+the unfilled part, reads into it (``recv_into``) and calls
+:meth:`buffer_updated`. Sizes are checked against the protocol limit and
+``max_msg_size`` before anything is allocated, and huge declared sizes are
+allocated as data actually arrives, never up front.
+
+Errors raise :class:`RemoteProtocolError`; the connection is then CLOSED and
+may have queued an ERROR command for the owner to send before closing.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+
+from zeropipe.protocol import commands as cmd
+from zeropipe.protocol.commands import Metadata
+from zeropipe.protocol.errors import LocalProtocolError, RemoteProtocolError
+from zeropipe.protocol.events import (
+    Cancel,
+    Event,
+    HandshakeComplete,
+    Ping,
+    Pong,
+    Subscribe,
+    UnknownCommand,
+)
+from zeropipe.protocol.frames import (
+    FLAG_COMMAND,
+    FLAG_LONG,
+    FLAG_MORE,
+    MAX_FRAME_SIZE,
+    Buffer,
+    encode_command,
+    encode_frames,
+)
+from zeropipe.protocol.greeting import (
+    GREETING_SIZE,
+    PeerGreeting,
+    build_greeting,
+    check_signature,
+    parse_greeting,
+)
+from zeropipe.protocol.mechanisms import Mechanism, NullMechanism
+from zeropipe.protocol.socket_types import SocketType, compatible, socket_type_from_wire
+
+#: Frames at least this large are received into a buffer of their own.
+LARGE_FRAME = 65536
+#: Declared sizes above this are allocated as the data arrives.
+EAGER_ALLOC_LIMIT = 1 << 26
+
+_ROUTING_TYPES = frozenset({SocketType.REQ, SocketType.DEALER, SocketType.ROUTER})
+
+Message = Buffer | list[Buffer]
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection is in its life."""
+
+    GREETING = "greeting"
+    HANDSHAKE = "handshake"
+    READY = "ready"
+    CLOSED = "closed"
+
+
+class Connection:
+    """The ZMTP state machine of one connection (either side)."""
+
+    def __init__(
+        self,
+        socket_type: SocketType,
+        *,
+        as_server: bool = False,
+        routing_id: bytes = b"",
+        max_msg_size: int = -1,
+        mechanism: Mechanism | None = None,
+        extra_metadata: dict[str, bytes] | None = None,
+    ) -> None:
+        self.socket_type = SocketType(socket_type)
+        self.as_server = as_server
+        self.max_msg_size = max_msg_size
+        if routing_id[:1] == b"\x00":
+            raise LocalProtocolError("a routing id must not start with a zero byte")
+        self.routing_id = routing_id
+        meta = Metadata({"Socket-Type": self.socket_type.wire_name})
+        if self.socket_type in _ROUTING_TYPES:
+            meta["Identity"] = routing_id
+        meta.update(extra_metadata or {})
+        self.mechanism = mechanism if mechanism is not None else NullMechanism(meta)
+        self.state = ConnectionState.GREETING
+        self.peer_greeting: PeerGreeting | None = None
+        self.messages: deque[Message] = deque()
+        self._events: deque[Event] = deque()
+        self._out: list[bytes] = []
+        self._greeting = b""
+        self._rest = b""
+        self._parts: list[Buffer] = []
+        self._parts_size = 0
+        self._large: bytearray | None = None
+        self._large_size = 0
+        self._large_filled = 0
+        self._large_flags = 0
+        self._initiated = False
+
+    # -- sending -------------------------------------------------------------
+
+    def initiate(self) -> None:
+        """Queue our greeting; call once, before anything else is sent."""
+        if self._initiated:
+            raise LocalProtocolError("initiate() called twice")
+        self._initiated = True
+        self._out.append(build_greeting(self.mechanism.name, self.as_server))
+
+    def data_to_send(self) -> bytes:
+        """Return and forget the control bytes waiting to be sent."""
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    @property
+    def has_data_to_send(self) -> bool:
+        """True when :meth:`data_to_send` would return bytes."""
+        return bool(self._out)
+
+    def send_command(self, name: bytes, data: bytes = b"") -> None:
+        """Queue a command frame (READY state only)."""
+        self._require_ready()
+        self._out.append(encode_command(name, data))
+
+    def send_ping(self, ttl_ds: int = 0, context: bytes = b"") -> None:
+        """Queue a PING with a TTL in deciseconds."""
+        self.send_command(cmd.PING, min(ttl_ds, 0xFFFF).to_bytes(2, "big") + context[:16])
+
+    def send_message(self, frames: list[Buffer]) -> None:
+        """Queue one data message through the control buffer (slow path)."""
+        self._require_ready()
+        chunks: list[Buffer] = []
+        encode_frames(chunks, frames)
+        self._out.append(b"".join(chunks))
+
+    def _require_ready(self) -> None:
+        if self.state is not ConnectionState.READY:
+            raise LocalProtocolError(f"cannot send in state {self.state.value}")
+
+    # -- receiving -----------------------------------------------------------
+
+    def next_event(self) -> Event | None:
+        """Return the next control event, or None."""
+        return self._events.popleft() if self._events else None
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes received from the peer."""
+        try:
+            if self.state is ConnectionState.READY and self._large is None:
+                self._receive_ready(data)
+            else:
+                self._receive_slow(data)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+            raise
+
+    def _fail(self, exc: RemoteProtocolError) -> None:
+        if self.state is ConnectionState.HANDSHAKE and exc.error_reason:
+            self._out.append(encode_command(cmd.ERROR, cmd.encode_error(exc.error_reason)))
+        self.state = ConnectionState.CLOSED
+        self._parts = []
+        self._rest = b""
+        self._large = None
+
+    def _receive_slow(self, data: bytes) -> None:
+        state = self.state
+        if state is ConnectionState.CLOSED:
+            raise RemoteProtocolError("data received on a closed connection")
+        if state is ConnectionState.GREETING:
+            data = self._receive_greeting(data)
+        if self._large is not None and data:
+            data = self._fill_large(data)
+        if data:
+            if self.state is ConnectionState.READY and self.max_msg_size < 0:
+                self._receive_ready(data)
+            else:
+                self._receive_general(data)
+
+    def _receive_greeting(self, data: bytes) -> bytes:
+        need = GREETING_SIZE - len(self._greeting)
+        self._greeting += data[:need]
+        check_signature(self._greeting)
+        if len(self._greeting) < GREETING_SIZE:
+            return b""
+        greeting = parse_greeting(self._greeting)
+        if greeting.mechanism != self.mechanism.name:
+            raise RemoteProtocolError(
+                f"mechanism mismatch: peer uses {greeting.mechanism!r}, "
+                f"we use {self.mechanism.name!r}"
+            )
+        self.peer_greeting = greeting
+        self.state = ConnectionState.HANDSHAKE
+        self._pump_mechanism()
+        return data[need:]
+
+    def _receive_ready(self, data: bytes) -> None:
+        """Hot path: short data frames are cut inline, the rest go one by one."""
+        if self._rest:
+            data = self._rest + data
+            self._rest = b""
+        end = len(data)
+        pos = 0
+        append = self.messages.append
+        parts = self._parts
+        while pos + 2 <= end:
+            flags = data[pos]
+            if flags < 2:
+                stop = pos + 2 + data[pos + 1]
+                if stop > end:
+                    break
+                body = data[pos + 2 : stop]
+                if flags:
+                    parts.append(body)
+                elif parts:
+                    parts.append(body)
+                    append(parts)
+                    parts = []
+                else:
+                    append(body)
+                pos = stop
+                continue
+            self._parts = parts
+            new_pos = self._general_frame(data, pos, end)
+            parts = self._parts
+            if new_pos < 0:
+                break
+            pos = new_pos
+            if self._large is not None or self.state is not ConnectionState.READY:
+                break
+        self._parts = parts
+        if pos < end:
+            if self._large is not None:
+                return
+            self._rest = data[pos:]
+
+    def _receive_general(self, data: bytes) -> None:
+        if self._rest:
+            data = self._rest + data
+            self._rest = b""
+        end = len(data)
+        pos = 0
+        while pos < end:
+            if self._large is not None:
+                data = self._fill_large(data[pos:])
+                pos, end = 0, len(data)
+                continue
+            new_pos = self._general_frame(data, pos, end)
+            if new_pos < 0:
+                self._rest = data[pos:]
+                return
+            pos = new_pos
+
+    def _general_frame(self, data: bytes, pos: int, end: int) -> int:
+        """Handle one frame at ``pos``; return the next position, or -1 if incomplete."""
+        if pos + 2 > end:
+            return -1
+        flags = data[pos]
+        if flags & FLAG_LONG:
+            if pos + 9 > end:
+                return -1
+            size = int.from_bytes(data[pos + 1 : pos + 9], "big")
+            start = pos + 9
+        else:
+            size = data[pos + 1]
+            start = pos + 2
+        self._check_header(flags, size)
+        stop = start + size
+        if stop > end:
+            if size < LARGE_FRAME:
+                return -1
+            self._begin_large(flags, size, data[start:end])
+            return end
+        self._on_frame(flags, data[start:stop])
+        return stop
+
+    def _check_header(self, flags: int, size: int) -> None:
+        if size > MAX_FRAME_SIZE:
+            raise RemoteProtocolError(f"frame size {size} exceeds the ZMTP limit")
+        if flags & FLAG_COMMAND:
+            if flags & FLAG_MORE:
+                raise RemoteProtocolError("command frame with the MORE flag")
+            if self._parts:
+                raise RemoteProtocolError("command frame inside a multipart message")
+            return
+        if self.state is not ConnectionState.READY:
+            raise RemoteProtocolError(
+                "data frame before the handshake finished", error_reason="Unexpected data"
+            )
+        limit = self.max_msg_size
+        if limit >= 0 and self._parts_size + size > limit:
+            raise RemoteProtocolError(f"message larger than MAXMSGSIZE ({limit} bytes)")
+
+    def _begin_large(self, flags: int, size: int, head: bytes) -> None:
+        self._large = bytearray(min(size, EAGER_ALLOC_LIMIT))
+        self._large_size = size
+        self._large_flags = flags
+        self._large[: len(head)] = head
+        self._large_filled = len(head)
+
+    def want_buffer(self) -> int:
+        """Bytes still missing from the large frame being received (0 if none)."""
+        return self._large_size - self._large_filled if self._large is not None else 0
+
+    def get_buffer(self) -> memoryview:
+        """The unfilled part of the large frame's buffer, to ``recv_into``."""
+        buf = self._large
+        if buf is None:
+            raise LocalProtocolError("no large frame is being received")
+        if self._large_filled == len(buf):
+            buf.extend(bytes(min(len(buf), self._large_size - len(buf))))
+        return memoryview(buf)[self._large_filled :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Record that ``nbytes`` were written into :meth:`get_buffer`'s view."""
+        self._large_filled += nbytes
+        if self._large_filled >= self._large_size:
+            self._finish_large()
+
+    def _fill_large(self, data: bytes) -> bytes:
+        while data and self._large is not None:
+            view = self.get_buffer()
+            n = min(len(view), len(data))
+            view[:n] = data[:n]
+            view.release()
+            data = data[n:]
+            self.buffer_updated(n)
+        return data
+
+    def _finish_large(self) -> None:
+        body, flags = self._large, self._large_flags
+        self._large = None
+        self._large_size = self._large_filled = 0
+        assert body is not None
+        try:
+            self._on_frame(flags, body)
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+            raise
+
+    def _on_frame(self, flags: int, body: Buffer) -> None:
+        if flags & FLAG_COMMAND:
+            self._on_command(bytes(body))
+            return
+        if flags & FLAG_MORE:
+            self._parts.append(body)
+            self._parts_size += len(body)
+            return
+        if self._parts:
+            self._parts.append(body)
+            self.messages.append(self._parts)
+            self._parts = []
+        else:
+            self.messages.append(body)
+        self._parts_size = 0
+
+    # -- commands ------------------------------------------------------------
+
+    def _on_command(self, body: bytes) -> None:
+        name, data = cmd.split_command(body)
+        if self.state is ConnectionState.HANDSHAKE:
+            self.mechanism.process_command(name, data)
+            self._pump_mechanism()
+            return
+        if name == cmd.PING:
+            ttl, context = cmd.parse_ping(data)
+            self._out.append(encode_command(cmd.PONG, context))
+            self._events.append(Ping(ttl, context))
+        elif name == cmd.PONG:
+            self._events.append(Pong(data[: cmd.MAX_PING_CONTEXT]))
+        elif name == cmd.SUBSCRIBE:
+            self._events.append(Subscribe(data))
+        elif name == cmd.CANCEL:
+            self._events.append(Cancel(data))
+        elif name == cmd.ERROR:
+            raise RemoteProtocolError(f"peer sent ERROR: {cmd.decode_error(data)!r}")
+        elif name == cmd.READY:
+            raise RemoteProtocolError("READY after the handshake")
+        else:
+            self._events.append(UnknownCommand(name))
+
+    def _pump_mechanism(self) -> None:
+        for name, data in self.mechanism.next_commands():
+            self._out.append(encode_command(name, data))
+        if self.mechanism.done:
+            self._complete_handshake()
+
+    def _complete_handshake(self) -> None:
+        meta = self.mechanism.peer_metadata
+        assert meta is not None and self.peer_greeting is not None
+        raw_type = meta.get_ci("Socket-Type")
+        peer_type = socket_type_from_wire(raw_type) if raw_type is not None else None
+        if peer_type is None or not compatible(self.socket_type, peer_type):
+            raise RemoteProtocolError(
+                f"peer socket type {raw_type!r} cannot talk to {self.socket_type.name}",
+                error_reason="Invalid socket type",
+            )
+        routing_id = meta.get_ci("Identity") or b""
+        if len(routing_id) > 255:
+            raise RemoteProtocolError("Identity longer than 255 bytes")
+        self.state = ConnectionState.READY
+        self._events.append(
+            HandshakeComplete(peer_type, self.peer_greeting.minor, routing_id, meta)
+        )

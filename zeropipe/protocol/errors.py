@@ -1,0 +1,37 @@
+"""Protocol errors, split the h11 way.
+
+``LocalProtocolError``: the code using the state machine asked for something
+the protocol forbids (a programming error on our side).
+``RemoteProtocolError``: the peer broke the protocol; the connection must be
+closed and nothing it sent in the broken message may be delivered.
+"""
+
+from __future__ import annotations
+
+
+class ProtocolError(Exception):
+    """Base class of all ZMTP protocol errors."""
+
+
+class LocalProtocolError(ProtocolError):
+    """We misused the protocol state machine."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer violated ZMTP; close the connection.
+
+    ``error_reason`` is sent in an ERROR command when it is not empty and the
+    handshake has not finished (ZMTP only defines ERROR during the handshake).
+    """
+
+    def __init__(self, message: str, *, error_reason: str = "") -> None:
+        super().__init__(message)
+        self.error_reason = error_reason
+
+
+class PeerErrorReceived(RemoteProtocolError):
+    """The peer sent an ERROR command; the reason is in ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"peer sent ERROR: {reason!r}")
+        self.reason = reason

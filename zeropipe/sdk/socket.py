@@ -1,0 +1,752 @@
+"""The blocking ``Socket``: pyzmq's API over a pattern core.
+
+The caller's thread does the work: ``send`` routes and frames the message
+and writes a batch when it is due; ``recv`` takes a queued message or reads
+and parses from the kernel itself. Only when nothing can be done does the
+thread park: it polls the connections' descriptors and the socket's waker
+until the reactor, an inproc peer or the kernel makes progress possible.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import pickle
+import random
+import select
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from zeropipe.errors import Again, ContextTerminated, ZMQBindError, ZMQError
+from zeropipe.patterns import CORES, SocketCore
+from zeropipe.protocol import Message, SocketType
+from zeropipe.protocol.frames import Buffer
+from zeropipe.sdk.constants import (
+    READ_ONLY_OPTIONS,
+    SOCKET_OPTIONS,
+    Flag,
+    PollEvent,
+    SocketOption,
+)
+from zeropipe.sdk.frame import Frame
+from zeropipe.transports import ipc as ipc_transport
+from zeropipe.transports.endpoint import EndpointError, parse_endpoint
+from zeropipe.transports.inproc import InprocError
+from zeropipe.transports.options import Options
+from zeropipe.transports.pipe import InprocPipe
+from zeropipe.transports.session import Connecter, Listener
+
+if TYPE_CHECKING:
+    from zeropipe.sdk.context import Context
+
+T = TypeVar("T")
+
+NOBLOCK = int(Flag.NOBLOCK)
+SNDMORE = int(Flag.SNDMORE)
+POLLIN = int(PollEvent.POLLIN)
+POLLOUT = int(PollEvent.POLLOUT)
+
+_monotonic = time.monotonic
+_OPTION_NAMES = {name.lower(): int(value) for name, value in SocketOption.__members__.items()}
+
+
+class _EndpointContext:
+    """Returned by bind/connect so ``with sock.bind(url):`` unbinds on exit."""
+
+    def __init__(self, socket: Socket, endpoint: str, kind: str) -> None:
+        self.socket = socket
+        self.endpoint = endpoint
+        self.kind = kind
+
+    def __enter__(self) -> Socket:
+        return self.socket
+
+    def __exit__(self, *exc: object) -> None:
+        if self.socket.closed:
+            return
+        if self.kind == "bind":
+            self.socket.unbind(self.endpoint)
+        else:
+            self.socket.disconnect(self.endpoint)
+
+
+class Socket:
+    """A ZeroMQ socket. Create it with ``Context.socket(type)``."""
+
+    _core: SocketCore
+
+    def __init__(self, context: Context, socket_type: int, **options: Any) -> None:
+        try:
+            stype = SocketType(socket_type)
+        except ValueError:
+            raise ZMQError(errno.EINVAL, f"invalid socket type {socket_type!r}") from None
+        core_class = CORES.get(stype)
+        if core_class is None:
+            raise ZMQError(errno.EINVAL, f"socket type {stype.name} is not supported yet")
+        opts = Options(**context._socket_defaults())
+        object.__setattr__(self, "_core", core_class(opts))
+        object.__setattr__(self, "context", context)
+        object.__setattr__(self, "_reactor", context._reactor)
+        object.__setattr__(self, "_closed", False)
+        object.__setattr__(self, "_send_parts", [])
+        object.__setattr__(self, "_recv_parts", deque())
+        object.__setattr__(self, "_rcvmore", False)
+        object.__setattr__(self, "_listeners", {})
+        object.__setattr__(self, "_connecters", {})
+        object.__setattr__(self, "_inproc", {})
+        object.__setattr__(self, "_inproc_binds", set())
+        context._register(self)
+        for name, value in options.items():
+            setattr(self, name, value)
+
+    # -- identity ------------------------------------------------------------
+
+    @property
+    def socket_type(self) -> SocketType:
+        return self._core.socket_type
+
+    @property
+    def type(self) -> SocketType:
+        return self._core.socket_type
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def underlying(self) -> int:
+        return id(self._core)
+
+    def __repr__(self) -> str:
+        state = " closed" if self._closed else ""
+        return f"<zeropipe.Socket({self.socket_type.name}){state} at {hex(id(self))}>"
+
+    def __enter__(self: T) -> T:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            try:
+                self.close()
+            except Exception:
+                pass
+
+    # -- options -------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ZMQError(errno.ENOTSOCK, "Socket operation on a closed socket")
+
+    def setsockopt(self, option: int, value: int | bytes | str) -> None:
+        """Set an option, with libzmq's numbers and units."""
+        self._check_open()
+        if option == SocketOption.HWM:
+            self.setsockopt(SocketOption.SNDHWM, value)
+            self.setsockopt(SocketOption.RCVHWM, value)
+            return
+        if option in READ_ONLY_OPTIONS:
+            raise ZMQError(errno.EINVAL, f"option {SocketOption(option).name} is read-only")
+        spec = SOCKET_OPTIONS.get(option)
+        if spec is None:
+            raise ZMQError(errno.EINVAL, f"option {_option_name(option)} is not supported")
+        attr, kind = spec
+        setattr(self._core.options, attr, _coerce(option, kind, value))
+
+    def getsockopt(self, option: int) -> int | bytes | str:
+        """Read an option."""
+        self._check_open()
+        if option == SocketOption.TYPE:
+            return int(self._core.socket_type)
+        if option == SocketOption.RCVMORE:
+            return int(self._rcvmore)
+        if option == SocketOption.EVENTS:
+            return self._events()
+        if option == SocketOption.LAST_ENDPOINT:
+            return self._core.options.last_endpoint.encode()
+        if option == SocketOption.FD:
+            return self._core.waker.fd
+        if option == SocketOption.MECHANISM:
+            return 0
+        if option == SocketOption.THREAD_SAFE:
+            return 0
+        if option == SocketOption.HWM:
+            return self._core.options.sndhwm
+        spec = SOCKET_OPTIONS.get(option)
+        if spec is None:
+            raise ZMQError(errno.EINVAL, f"option {_option_name(option)} is not supported")
+        value: int | bytes | str = getattr(self._core.options, spec[0])
+        return value
+
+    set = setsockopt
+    get = getsockopt
+
+    def set_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
+        self.setsockopt(option, value.encode(encoding))
+
+    def get_string(self, option: int, encoding: str = "utf-8") -> str:
+        value = self.getsockopt(option)
+        return value.decode(encoding) if isinstance(value, bytes) else str(value)
+
+    setsockopt_string = set_string
+    getsockopt_string = get_string
+
+    @property
+    def last_endpoint(self) -> bytes:
+        return self._core.options.last_endpoint.encode()
+
+    @property
+    def rcvmore(self) -> bool:
+        return self._rcvmore
+
+    def __getattr__(self, name: str) -> Any:
+        option = _OPTION_NAMES.get(name)
+        if option is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self.getsockopt(option)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_") or name in type(self).__dict__ or name in Socket.__dict__:
+            object.__setattr__(self, name, value)
+            return
+        option = _OPTION_NAMES.get(name)
+        if option is None:
+            object.__setattr__(self, name, value)
+            return
+        self.setsockopt(option, value)
+
+    # -- endpoints -----------------------------------------------------------
+
+    def bind(self, addr: str) -> _EndpointContext:
+        """Bind to an endpoint; ``tcp://host:*`` picks a free port (see ``last_endpoint``)."""
+        self._check_open()
+        ep = _parse(addr)
+        core = self._core
+        if ep.transport == "inproc":
+            try:
+                self.context._inproc.bind(ep.address, core)
+            except InprocError as exc:
+                raise ZMQError(exc.errno, str(exc)) from None
+            self._inproc_binds.add(ep.address)
+            endpoint = str(ep)
+        else:
+            try:
+                listener = Listener(core, self._reactor, ep)
+            except EndpointError as exc:
+                raise ZMQError(errno.EINVAL, str(exc)) from None
+            except OSError as exc:
+                raise ZMQError(exc.errno or errno.EINVAL, f"{addr}: {exc.strerror}") from None
+            endpoint = listener.endpoint
+            self._listeners[endpoint] = listener
+            self._reactor.add_owner_soon(core)
+            self._reactor.start()
+        core.options.last_endpoint = endpoint
+        return _EndpointContext(self, endpoint, "bind")
+
+    def bind_to_random_port(
+        self,
+        addr: str,
+        min_port: int = 49152,
+        max_port: int = 65536,
+        max_tries: int = 100,
+    ) -> int:
+        """Bind to a random port in a range and return it."""
+        if min_port == 49152 and max_port == 65536:
+            self.bind(f"{addr}:*")
+            return int(self.last_endpoint.rsplit(b":", 1)[-1])
+        for _ in range(max_tries):
+            port = random.randrange(min_port, max_port)
+            try:
+                self.bind(f"{addr}:{port}")
+            except ZMQError as exc:
+                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise
+                continue
+            return port
+        raise ZMQBindError("Could not bind socket to random port.")
+
+    def connect(self, addr: str) -> _EndpointContext:
+        """Connect to an endpoint; the peer need not exist yet."""
+        self._check_open()
+        ep = _parse(addr)
+        core = self._core
+        endpoint = str(ep)
+        if ep.transport == "inproc":
+            pipe = self.context._inproc.connect(ep.address, core)
+            if pipe is not None:
+                self._inproc[endpoint] = pipe
+        else:
+            if ep.transport == "tcp" and not ep.host:
+                raise ZMQError(errno.EINVAL, f"cannot connect to a wildcard address: {addr}")
+            if ep.transport == "tcp" and ep.port == 0:
+                raise ZMQError(errno.EINVAL, f"a port is required to connect: {addr}")
+            self._connecters[endpoint] = Connecter(core, self._reactor, ep)
+            self._reactor.add_owner_soon(core)
+            self._reactor.start()
+        core.options.last_endpoint = endpoint
+        return _EndpointContext(self, endpoint, "connect")
+
+    def unbind(self, addr: str | bytes) -> None:
+        """Stop listening on a bound endpoint and close its connections."""
+        self._check_open()
+        endpoint = addr.decode() if isinstance(addr, bytes) else addr
+        listener = self._listeners.pop(endpoint, None)
+        if listener is not None:
+            listener.close()
+            self._close_pipes_from(listener)
+            return
+        ep = _parse(endpoint)
+        if ep.transport == "inproc" and ep.address in self._inproc_binds:
+            self._inproc_binds.discard(ep.address)
+            self.context._inproc.unbind(ep.address, self._core)
+            return
+        raise ZMQError(errno.ENOENT, f"{endpoint} is not bound")
+
+    def disconnect(self, addr: str | bytes) -> None:
+        """Drop a connected endpoint and stop reconnecting to it."""
+        self._check_open()
+        endpoint = addr.decode() if isinstance(addr, bytes) else addr
+        connecter = self._connecters.pop(endpoint, None)
+        if connecter is not None:
+            with self._core.lock:
+                if connecter.pipe is not None:
+                    self._core.detach(connecter.pipe)
+            connecter.stop(0)
+            return
+        pipe = self._inproc.pop(endpoint, None)
+        if pipe is not None:
+            with self._core.lock:
+                self._core.detach(pipe)
+                pipe.close()
+            return
+        raise ZMQError(errno.ENOENT, f"{endpoint} is not connected")
+
+    def _close_pipes_from(self, listener: Listener) -> None:
+        core = self._core
+        with core.lock:
+            for pipe in list(core.pipes):
+                if getattr(pipe, "listener", None) is listener:
+                    core.detach(pipe)
+                    pipe.close(0)
+
+    # -- sending -------------------------------------------------------------
+
+    def send(
+        self,
+        data: Any,
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Queue one message part; with SNDMORE, more parts follow."""
+        if self._closed:
+            self._check_open()
+        if type(data) is not bytes:
+            data = _as_buffer(data, copy)
+        if flags & SNDMORE:
+            self._send_parts.append(data)
+            return
+        parts = self._send_parts
+        if parts:
+            parts.append(data)
+            object.__setattr__(self, "_send_parts", [])
+            try:
+                self._send_message(parts, flags)
+            except Again:
+                object.__setattr__(self, "_send_parts", parts[:-1])
+                raise
+            return
+        core = self._core
+        with core.lock:
+            if core.xsend(data):
+                return
+        self._send_blocking(data, flags)
+
+    def _send_message(self, msg: Message, flags: int) -> None:
+        core = self._core
+        with core.lock:
+            if core.xsend(msg):
+                return
+        self._send_blocking(msg, flags)
+
+    def _send_blocking(self, msg: Message, flags: int) -> None:
+        if flags & NOBLOCK:
+            raise Again()
+        core = self._core
+        self._wait(lambda: True if core.xsend(msg) else None, POLLOUT, core.options.sndtimeo)
+
+    def send_multipart(
+        self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True, track: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        """Send a whole multipart message, atomically."""
+        self._check_open()
+        parts = [p if type(p) is bytes else _as_buffer(p, copy) for p in msg_parts]
+        if not parts:
+            raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
+        if self._send_parts:
+            parts = self._send_parts + parts
+            object.__setattr__(self, "_send_parts", [])
+        self._send_message(parts if len(parts) > 1 else parts[0], flags)
+
+    def send_many(self, messages: Iterable[Any], flags: int = 0, copy: bool = True) -> None:
+        """Send many messages under one lock: each item is a bytes-like or a list of parts.
+
+        A zeropipe extension for moving many small messages: it blocks (or
+        raises Again with NOBLOCK, having sent what fitted) like ``send``.
+        """
+        self._check_open()
+        core = self._core
+        pending = iter(messages)
+        with core.lock:
+            xsend = core.xsend
+            for item in pending:
+                msg = _as_message(item, copy)
+                if not xsend(msg):
+                    break
+            else:
+                return
+        self._send_blocking(msg, flags)
+        for item in pending:
+            self._send_message(_as_message(item, copy), flags)
+
+    def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
+                    **kwargs: Any) -> None:
+        if not isinstance(u, str):
+            raise TypeError("str objects only")
+        self.send(u.encode(encoding), flags, copy)
+
+    send_unicode = send_string
+
+    def send_json(self, obj: Any, flags: int = 0, **kwargs: Any) -> None:
+        send_kwargs = {k: kwargs.pop(k) for k in ("routing_id", "group") if k in kwargs}
+        self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags, **send_kwargs)
+
+    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
+                   **kwargs: Any) -> None:
+        self.send(pickle.dumps(obj, protocol), flags)
+
+    def send_serialized(self, msg: Any, serialize: Callable[[Any], Sequence[Any]],
+                        flags: int = 0, copy: bool = True, **kwargs: Any) -> None:
+        self.send_multipart(serialize(msg), flags, copy)
+
+    # -- receiving -----------------------------------------------------------
+
+    def recv(self, flags: int = 0, copy: bool = True, track: bool = False) -> Any:
+        """Receive one message part (bytes, or a Frame with copy=False)."""
+        if self._recv_parts:
+            return self._next_part(copy)
+        core = self._core
+        with core.lock:
+            msg = core.xrecv()
+        if msg is None:
+            msg = self._recv_slow(flags)
+        if type(msg) is bytes:
+            if self._rcvmore:
+                object.__setattr__(self, "_rcvmore", False)
+            return msg if copy else self._frame(msg, False)
+        if type(msg) is list:
+            self._recv_parts.extend(msg)
+            return self._next_part(copy)
+        if self._rcvmore:
+            object.__setattr__(self, "_rcvmore", False)
+        return bytes(msg) if copy else self._frame(msg, False)
+
+    def _recv_slow(self, flags: int) -> Message:
+        self._check_open()
+        core = self._core
+        with core.lock:
+            msg = core.recv_now()
+        if msg is not None:
+            return msg
+        if flags & NOBLOCK:
+            raise Again()
+        return self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)
+
+    def _next_part(self, copy: bool) -> Any:
+        part = self._recv_parts.popleft()
+        more = bool(self._recv_parts)
+        object.__setattr__(self, "_rcvmore", more)
+        if copy:
+            return part if type(part) is bytes else bytes(part)
+        return self._frame(part, more)
+
+    def _frame(self, data: Buffer, more: bool) -> Frame:
+        pipe = self._core.last_pipe()
+        props: dict[str, Any] = {}
+        if pipe is not None:
+            props.update(pipe.metadata)
+            if pipe.peer_address:
+                props["Peer-Address"] = pipe.peer_address
+        return Frame(data, more=more, properties=props)
+
+    def recv_multipart(self, flags: int = 0, copy: bool = True, track: bool = False) -> list[Any]:
+        """Receive all parts of a message."""
+        parts = [self.recv(flags, copy, track)]
+        while self._rcvmore:
+            parts.append(self.recv(flags, copy, track))
+        return parts
+
+    def recv_many(self, max_messages: int = 1 << 30, flags: int = 0) -> list[bytes | list[bytes]]:
+        """Receive every message queued now (at least one, waiting as ``recv`` does).
+
+        A zeropipe extension: each item is ``bytes`` for a one-part message or
+        a ``list`` of ``bytes`` for a multipart one.
+        """
+        self._check_open()
+        core = self._core
+        with core.lock:
+            msgs = core.xrecv_many(max_messages)
+            if not msgs:
+                first = core.recv_now()
+                if first is not None:
+                    msgs = [first, *core.xrecv_many(max_messages - 1)]
+        if not msgs:
+            if flags & NOBLOCK:
+                raise Again()
+            msgs = [self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)]
+            with core.lock:
+                msgs.extend(core.xrecv_many(max_messages - 1))
+        return [_plain(m) for m in msgs]
+
+    def recv_string(self, flags: int = 0, encoding: str = "utf-8") -> str:
+        data: bytes = self.recv(flags)
+        return data.decode(encoding)
+
+    recv_unicode = recv_string
+
+    def recv_json(self, flags: int = 0, **kwargs: Any) -> Any:
+        return json.loads(self.recv(flags), **kwargs)
+
+    def recv_pyobj(self, flags: int = 0) -> Any:
+        return pickle.loads(self.recv(flags))
+
+    def recv_serialized(self, deserialize: Callable[[list[Any]], T], flags: int = 0,
+                        copy: bool = True) -> T:
+        return deserialize(self.recv_multipart(flags, copy))
+
+    def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
+        """Receive a part into a buffer; return the part's full size (it may be truncated)."""
+        data: bytes = self.recv(flags)
+        view = memoryview(buffer).cast("B")
+        size = nbytes or view.nbytes
+        n = min(size, len(data))
+        view[:n] = data[:n]
+        return len(data)
+
+    # -- waiting -------------------------------------------------------------
+
+    def _wait(self, attempt: Callable[[], T | None], events: int, timeout_ms: int) -> T:
+        """Park until ``attempt`` succeeds, the timeout expires or the context ends."""
+        core = self._core
+        deadline = None if timeout_ms < 0 else _monotonic() + timeout_ms / 1000
+        reading = bool(events & POLLIN)
+        waker_fd = core.waker.fd
+        while True:
+            with core.lock:
+                core.parked = True
+                core.reader_parked = reading
+                result = attempt()
+                if result is not None:
+                    core.parked = core.reader_parked = False
+                    return result
+                fds = core.poll_fds(events)
+            if self.context._terminated:
+                core.parked = core.reader_parked = False
+                raise ContextTerminated()
+            if self._closed:
+                core.parked = core.reader_parked = False
+                raise ZMQError(errno.ENOTSOCK, "Socket operation on a closed socket")
+            timeout = -1 if deadline is None else max(0, int((deadline - _monotonic()) * 1000 + 0.999))
+            ready = _poll([(waker_fd, select.POLLIN), *fds], None if timeout < 0 else timeout)
+            with core.lock:
+                core.parked = core.reader_parked = False
+                if waker_fd in ready:
+                    core.waker.clear()
+                if ready and reading:
+                    core.pump(ready)
+            if not ready and deadline is not None and _monotonic() >= deadline:
+                with core.lock:
+                    result = attempt()
+                if result is not None:
+                    return result
+                raise Again()
+
+    def poll(self, timeout: int | None = None, flags: int = POLLIN) -> int:
+        """Wait until the socket can receive (POLLIN) or send (POLLOUT); return the events."""
+        self._check_open()
+        timeout_ms = -1 if timeout is None or timeout < 0 else int(timeout)
+        try:
+            return self._wait(lambda: self._ready_events(flags), flags, timeout_ms)
+        except Again:
+            return 0
+
+    def _ready_events(self, flags: int) -> int | None:
+        events = self._events_locked(flags)
+        return events or None
+
+    def _events(self) -> int:
+        with self._core.lock:
+            return self._events_locked(POLLIN | POLLOUT)
+
+    def _events_locked(self, flags: int) -> int:
+        core = self._core
+        events = 0
+        if flags & POLLIN:
+            if self._recv_parts or core.xhas_in():
+                events |= POLLIN
+            else:
+                core.flush_all()
+                core.pump()
+                if core.xhas_in():
+                    events |= POLLIN
+        if flags & POLLOUT and core.xhas_out():
+            events |= POLLOUT
+        return events
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self, linger: int | None = None) -> None:
+        """Close the socket; queued messages are delivered for up to LINGER ms."""
+        if self._closed:
+            return
+        object.__setattr__(self, "_closed", True)
+        core = self._core
+        linger_ms = core.options.linger if linger is None else int(linger)
+        with core.lock:
+            core.closed = True
+            pipes = list(core.pipes)
+            for pipe in pipes:
+                core.detach(pipe)
+            core.wake()
+        for listener in self._listeners.values():
+            listener.close()
+        for connecter in self._connecters.values():
+            connecter.stop(linger_ms)
+        for pipe in pipes:
+            with core.lock:
+                pipe.close(linger_ms)
+        self.context._inproc.forget(core)
+        self._reactor.retire(core)
+        self.context._unregister(self)
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def fileno(self) -> int:
+        """A descriptor that becomes readable when the socket may have news (not edge-triggered)."""
+        return self._core.waker.fd
+
+
+def _poll(fds: list[tuple[int, int]], timeout_ms: int | None) -> set[int]:
+    poller = select.poll()
+    for fd, mask in fds:
+        poller.register(fd, mask)
+    try:
+        return {fd for fd, _ in poller.poll(timeout_ms)}
+    except InterruptedError:
+        return set()
+
+
+def _parse(addr: str | bytes) -> Any:
+    try:
+        return parse_endpoint(addr)
+    except EndpointError as exc:
+        code = errno.EPROTONOSUPPORT if exc.unsupported_transport else errno.EINVAL
+        raise ZMQError(code, str(exc)) from None
+
+
+def _as_buffer(data: Any, copy: bool) -> Buffer:
+    if type(data) is bytes:
+        return data
+    if isinstance(data, Frame):
+        data = data.raw()
+        if type(data) is bytes:
+            return data
+    if isinstance(data, str):
+        raise TypeError("unicode not allowed, use send_string")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise TypeError(f"expected a bytes-like object, not {type(data).__name__}") from None
+    if copy or view.nbytes < 65536:
+        return view.tobytes()
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+def _as_message(item: Any, copy: bool) -> Message:
+    if type(item) is bytes:
+        return item
+    if isinstance(item, list | tuple):
+        parts = [_as_buffer(p, copy) for p in item]
+        return parts if len(parts) > 1 else parts[0]
+    return _as_buffer(item, copy)
+
+
+def _plain(msg: Message) -> bytes | list[bytes]:
+    if type(msg) is bytes:
+        return msg
+    if type(msg) is list:
+        return [p if type(p) is bytes else bytes(p) for p in msg]
+    return bytes(msg)  # type: ignore[arg-type]
+
+
+def _coerce(option: int, kind: str, value: Any) -> Any:
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"option {_option_name(option)} takes an int, not {value!r}")
+        return value
+    if isinstance(value, str):
+        raise TypeError(f"option {_option_name(option)} takes bytes; use set_string")
+    value = bytes(value)
+    if option == SocketOption.ROUTING_ID and (len(value) > 255 or value[:1] == b"\x00"):
+        raise ZMQError(errno.EINVAL, "a routing id is 1-255 bytes and must not start with 0")
+    return value
+
+
+def _option_name(option: int) -> str:
+    try:
+        return SocketOption(option).name
+    except ValueError:
+        return str(option)
+
+
+__all__ = ["Socket"]
+_unused = (InprocPipe, ipc_transport)
+
+
+def _poller_support() -> None:
+    """Helpers the Poller uses to wait on several sockets at once."""
+
+    def events_locked_safe(self: Socket, flags: int) -> int:
+        if self._closed:
+            return 0
+        with self._core.lock:
+            return self._events_locked(flags)
+
+    def park_for_poller(self: Socket, poller: Any) -> None:
+        core = self._core
+        with core.lock:
+            core.parked = True
+            core.reader_parked = True
+            poller.register(core.waker.fd, select.POLLIN)
+            for fd, mask in core.poll_fds(POLLIN):
+                poller.register(fd, mask)
+
+    def unpark(self: Socket) -> None:
+        core = self._core
+        with core.lock:
+            core.parked = core.reader_parked = False
+            core.waker.clear()
+
+    Socket._events_locked_safe = events_locked_safe  # type: ignore[attr-defined]
+    Socket._park_for_poller = park_for_poller  # type: ignore[attr-defined]
+    Socket._unpark = unpark  # type: ignore[attr-defined]
+
+
+_poller_support()

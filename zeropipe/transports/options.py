@@ -1,0 +1,35 @@
+"""Per-socket options that the transports need, with libzmq's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Options:
+    """Values in libzmq units (milliseconds, messages, bytes)."""
+
+    sndhwm: int = 1000
+    rcvhwm: int = 1000
+    linger: int = -1
+    sndtimeo: int = -1
+    rcvtimeo: int = -1
+    reconnect_ivl: int = 100
+    reconnect_ivl_max: int = 0
+    handshake_ivl: int = 30000
+    heartbeat_ivl: int = 0
+    heartbeat_ttl: int = 0
+    heartbeat_timeout: int = -1
+    maxmsgsize: int = -1
+    routing_id: bytes = b""
+    backlog: int = 100
+    ipv6: int = 0
+    immediate: int = 0
+    sndbuf: int = -1
+    rcvbuf: int = -1
+    tcp_keepalive: int = -1
+    tcp_keepalive_cnt: int = -1
+    tcp_keepalive_idle: int = -1
+    tcp_keepalive_intvl: int = -1
+    tos: int = 0
+    last_endpoint: str = ""

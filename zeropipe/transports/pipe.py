@@ -1,0 +1,148 @@
+"""Pipes: the seam between a socket's routing and one peer.
+
+A pipe carries whole messages (``bytes``-like for one frame, ``list`` for
+multipart) in both directions and owns that peer's high-water marks, as in
+libzmq's ``pipe.cpp``. Two kinds exist: :class:`InprocPipe` (two deques
+shared by two sockets in one process, no framing, no copies) and the stream
+pipe in :mod:`zeropipe.transports.stream` (a ZMTP connection over tcp/ipc).
+
+All pipe methods run with the owning socket's lock held.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import TYPE_CHECKING, Any, Protocol
+
+from zeropipe.protocol import Message, Metadata, SocketType
+
+if TYPE_CHECKING:
+    from zeropipe.transports.options import Options
+
+
+class PipeOwner(Protocol):
+    """What a pipe needs from the socket that owns it (dependency inversion)."""
+
+    lock: threading.Lock
+    options: Options
+    socket_type: SocketType
+    closed: bool
+    parked: bool
+
+    def attach(self, pipe: Pipe) -> bool:
+        """Offer a ready pipe; False refuses it (it will be closed)."""
+
+    def detach(self, pipe: Pipe) -> None:
+        """The pipe is gone; forget it."""
+
+    def on_pipe_event(self, pipe: Pipe, event: Any) -> None:
+        """A control event (subscription, ping...) arrived on the pipe."""
+
+    def wake(self) -> None:
+        """Wake a thread parked on this socket."""
+
+
+class Pipe:
+    """Interface shared by every pipe."""
+
+    owner: PipeOwner
+    alive: bool = True
+    peer_type: SocketType | None = None
+    routing_id: bytes = b""
+    metadata: Metadata
+    peer_address: str = ""
+    #: True for pipes backed by a file descriptor that a waiter may poll.
+    pollable: bool = False
+    fd: int = -1
+
+    def write(self, msg: Message) -> bool:
+        """Queue a whole message; False when the pipe is at its high-water mark."""
+        raise NotImplementedError
+
+    def read(self) -> Message | None:
+        """Take the next whole message, or None."""
+        raise NotImplementedError
+
+    def has_in(self) -> bool:
+        """True when :meth:`read` would return a message."""
+        raise NotImplementedError
+
+    def flush(self) -> bool:
+        """Push queued output towards the peer; True when nothing is left."""
+        return True
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Close this end from the owner's side."""
+        raise NotImplementedError
+
+
+class InprocPipe(Pipe):
+    """One end of an in-process pipe pair."""
+
+    def __init__(self, owner: PipeOwner, inbound: deque[Message], outbound: deque[Message]):
+        self.owner = owner
+        self.inbound = inbound
+        self.outbound = outbound
+        self.capacity = 0
+        self.peer: InprocPipe = self
+        self.metadata = Metadata()
+
+    def write(self, msg: Message) -> bool:
+        if not self.alive:
+            return False
+        out = self.outbound
+        if self.capacity and len(out) >= self.capacity:
+            return False
+        out.append(msg)
+        peer_owner = self.peer.owner
+        if peer_owner.parked:
+            peer_owner.wake()
+        return True
+
+    def read(self) -> Message | None:
+        q = self.inbound
+        if not q:
+            return None
+        msg = q.popleft()
+        peer_owner = self.peer.owner
+        if peer_owner.parked:
+            peer_owner.wake()
+        return msg
+
+    def has_in(self) -> bool:
+        return bool(self.inbound)
+
+    def close(self, linger_ms: int = 0) -> None:
+        if not self.alive:
+            return
+        self.alive = False
+        peer = self.peer
+        if peer.alive:
+            peer.alive = False
+            peer.owner.wake()
+
+
+def inproc_pair(bind_owner: PipeOwner, connect_owner: PipeOwner) -> tuple[InprocPipe, InprocPipe]:
+    """Create the two ends of a pipe between two sockets of one process.
+
+    Like libzmq, the capacity of each direction is the sender's SNDHWM plus
+    the receiver's RCVHWM (0 on either side means unlimited).
+    """
+    a_to_b: deque[Message] = deque()
+    b_to_a: deque[Message] = deque()
+    a = InprocPipe(bind_owner, b_to_a, a_to_b)
+    b = InprocPipe(connect_owner, a_to_b, b_to_a)
+    a.peer, b.peer = b, a
+    a.capacity = _capacity(bind_owner.options.sndhwm, connect_owner.options.rcvhwm)
+    b.capacity = _capacity(connect_owner.options.sndhwm, bind_owner.options.rcvhwm)
+    a.peer_type, b.peer_type = connect_owner.socket_type, bind_owner.socket_type
+    a.routing_id = connect_owner.options.routing_id
+    b.routing_id = bind_owner.options.routing_id
+    return a, b
+
+
+def _capacity(sndhwm: int, rcvhwm: int) -> int:
+    if sndhwm <= 0 or rcvhwm <= 0:
+        return 0
+    return sndhwm + rcvhwm

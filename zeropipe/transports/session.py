@@ -1,0 +1,175 @@
+"""Listeners and connecters: where stream pipes come from.
+
+A :class:`Listener` accepts connections on a bound endpoint. A
+:class:`Connecter` keeps one connection to a connected endpoint alive:
+it connects, and after every failure or disconnect tries again after
+``RECONNECT_IVL``, doubling up to ``RECONNECT_IVL_MAX`` when that is set.
+Both hand each new connection to a :class:`StreamPipe`, which joins the
+owner socket only once its handshake succeeds. They run on the reactor.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from typing import Any
+
+from zeropipe.transports import ipc, tcp
+from zeropipe.transports.endpoint import Endpoint, EndpointError
+from zeropipe.transports.pipe import PipeOwner
+from zeropipe.transports.reactor import Reactor, Timer
+from zeropipe.transports.stream import StreamPipe, peer_description
+
+log = logging.getLogger("zeropipe")
+
+_FD_EXHAUSTED = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class Listener:
+    """A bound endpoint accepting connections."""
+
+    def __init__(self, owner: PipeOwner, reactor: Reactor, ep: Endpoint) -> None:
+        self.owner = owner
+        self.reactor = reactor
+        self.ep = ep
+        module = tcp if ep.transport == "tcp" else ipc
+        self.sock, self.endpoint = module.open_listener(ep, owner.options)
+        self.closed = False
+        reactor.call_soon(reactor.add_reader, self.sock.fileno(), self._on_accept)
+
+    def _on_accept(self) -> None:
+        for _ in range(256):
+            try:
+                conn, _addr = self.sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._accept_failed(exc)
+                return
+            conn.setblocking(False)
+            if conn.family != socket.AF_UNIX:
+                tcp.tune(conn, self.owner.options)
+            pipe = StreamPipe(
+                self.owner,
+                conn,
+                self.reactor,
+                as_server=True,
+                peer_address=peer_description(conn),
+                listener=self,
+            )
+            pipe.start()
+
+    def _accept_failed(self, exc: OSError) -> None:
+        if exc.errno in _FD_EXHAUSTED:
+            log.warning("zeropipe: accept on %s failed (%s); retrying", self.endpoint, exc)
+            fd = self.sock.fileno()
+            self.reactor.remove_reader(fd)
+            self.reactor.call_later(0.1, self._resume)
+
+    def _resume(self) -> None:
+        if not self.closed:
+            self.reactor.add_reader(self.sock.fileno(), self._on_accept)
+
+    def close(self) -> None:
+        """Stop listening (thread-safe)."""
+        if not self.closed:
+            self.closed = True
+            self.reactor.call_soon(self._close)
+
+    def _close(self) -> None:
+        self.reactor.remove_reader(self.sock.fileno())
+        self.sock.close()
+        if self.ep.transport == "ipc":
+            ipc.remove_path(self.endpoint)
+
+
+class Connecter:
+    """One connected endpoint, reconnected for as long as the socket wants it."""
+
+    def __init__(self, owner: PipeOwner, reactor: Reactor, ep: Endpoint) -> None:
+        self.owner = owner
+        self.reactor = reactor
+        self.ep = ep
+        self.endpoint = str(ep)
+        self.stopped = False
+        self.pipe: StreamPipe | None = None
+        self._sock: socket.socket | None = None
+        self._timer: Timer | None = None
+        self._ivl = owner.options.reconnect_ivl
+        reactor.call_soon(self._attempt)
+
+    def _attempt(self) -> None:
+        self._timer = None
+        if self.stopped:
+            return
+        module: Any = tcp if self.ep.transport == "tcp" else ipc
+        try:
+            sock, addr = module.new_connecting_socket(self.ep, self.owner.options)
+        except (OSError, EndpointError) as exc:
+            log.debug("zeropipe: cannot connect to %s yet: %s", self.endpoint, exc)
+            self._retry(failed=True)
+            return
+        err = sock.connect_ex(addr)
+        if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            sock.close()
+            self._retry(failed=True)
+            return
+        self._sock = sock
+        self.reactor.add_writer(sock.fileno(), self._on_connected)
+
+    def _on_connected(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        self._sock = None
+        self.reactor.remove_writer(sock.fileno())
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err or self.stopped:
+            sock.close()
+            self._retry(failed=True)
+            return
+        pipe = StreamPipe(
+            self.owner,
+            sock,
+            self.reactor,
+            as_server=False,
+            peer_address=peer_description(sock),
+            on_closed=self._on_pipe_closed,
+        )
+        self.pipe = pipe
+        pipe.start()
+
+    def _on_pipe_closed(self, pipe: StreamPipe, reason: str) -> None:
+        if pipe is self.pipe:
+            self.pipe = None
+        log.debug("zeropipe: connection to %s closed: %s", self.endpoint, reason)
+        self._retry(failed=not pipe.attached)
+
+    def _retry(self, *, failed: bool) -> None:
+        opts = self.owner.options
+        if self.stopped or opts.reconnect_ivl < 0:
+            return
+        if not failed:
+            self._ivl = opts.reconnect_ivl
+        delay = self._ivl
+        if failed and opts.reconnect_ivl_max > 0:
+            self._ivl = min(max(self._ivl, 1) * 2, opts.reconnect_ivl_max)
+        self._timer = self.reactor.call_later(max(delay, 0) / 1000, self._attempt)
+
+    def stop(self, linger_ms: int) -> None:
+        """Stop reconnecting and close the connection (thread-safe)."""
+        if self.stopped:
+            return
+        self.stopped = True
+        pipe = self.pipe
+        if pipe is not None:
+            pipe.close(linger_ms)
+        self.reactor.call_soon(self._stop)
+
+    def _stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._sock is not None:
+            self.reactor.remove_writer(self._sock.fileno())
+            self._sock.close()
+            self._sock = None

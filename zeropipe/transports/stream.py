@@ -1,0 +1,444 @@
+"""The engine: one ZMTP connection over a stream socket (tcp or ipc).
+
+Theory of operation
+-------------------
+A :class:`StreamPipe` joins a kernel socket, a sans-I/O
+:class:`~zeropipe.protocol.Connection` and a socket's routing. Until the
+handshake finishes it belongs to the reactor thread; then the owner socket
+attaches it and it is used under the owner's lock by whichever thread is
+there: the caller on the hot path, the reactor otherwise.
+
+Sending: :meth:`write` appends a header and the body to ``out``. The batch is
+written with one syscall when it reaches 64 KiB, at once when the connection
+has been idle, and otherwise left for the caller's next write or the
+reactor's tail flush. Bodies of 64 KiB or more go out with a gathering
+``sendmsg``, never copied. The high-water mark counts messages not yet
+handed to the kernel.
+
+Receiving: :meth:`read_some` reads at most 64 KiB (larger reads hit glibc
+heap trimming) and lets the protocol cut frames by slicing; a large frame is
+read with ``recv_into`` straight into its own buffer.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import TYPE_CHECKING, Any
+
+from zeropipe.protocol import (
+    LARGE_FRAME,
+    SHORT_HEADER,
+    Connection,
+    HandshakeComplete,
+    Message,
+    Metadata,
+    RemoteProtocolError,
+    encode_frames,
+    frame_header,
+)
+from zeropipe.protocol.frames import Buffer
+from zeropipe.transports.pipe import Pipe, PipeOwner
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from zeropipe.transports.reactor import Reactor, Timer
+
+log = logging.getLogger("zeropipe")
+
+READ_CHUNK = 65536
+BATCH_BYTES = 65536
+#: A connection that wrote nothing for this long writes a new message at once.
+IDLE_WRITE = 0.00005
+IOV_MAX = 1024
+
+_monotonic = time.monotonic
+
+
+class StreamPipe(Pipe):
+    """A pipe over a connected stream socket."""
+
+    pollable = True
+
+    def __init__(
+        self,
+        owner: PipeOwner,
+        sock: socket.socket,
+        reactor: Reactor,
+        *,
+        as_server: bool,
+        peer_address: str,
+        on_closed: Callable[[StreamPipe, str], None] | None = None,
+        listener: object = None,
+    ) -> None:
+        opts = owner.options
+        self.owner = owner
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.reactor = reactor
+        self.peer_address = peer_address
+        self.on_closed = on_closed
+        self.listener = listener
+        self.conn = Connection(
+            owner.socket_type,
+            as_server=as_server,
+            routing_id=opts.routing_id,
+            max_msg_size=opts.maxmsgsize,
+        )
+        self.metadata = Metadata()
+        self.inq = self.conn.messages
+        self.rcvhwm = opts.rcvhwm if opts.rcvhwm > 0 else 1 << 62
+        self.hwm = opts.sndhwm if opts.sndhwm > 0 else 1 << 62
+        self.out: list[Buffer] = []
+        self.out_bytes = 0
+        self.out_msgs = 0
+        self.out_large = False
+        self.last_write = 0.0
+        self.last_recv = _monotonic()
+        self.flush_armed = False
+        self.watching_write = False
+        self.attached = False
+        self.alive = True
+        self.close_reason = ""
+        self._handshake_timer: Timer | None = None
+        self._heartbeat_timer: Timer | None = None
+        self._linger_deadline: float | None = None
+
+    # -- handshake (reactor thread) ------------------------------------------
+
+    def start(self) -> None:
+        """Send our greeting and wait for the peer's (reactor thread)."""
+        self.conn.initiate()
+        self._queue_control()
+        self.reactor.add_reader(self.fd, self._on_handshake_readable)
+        ivl = self.owner.options.handshake_ivl
+        if ivl > 0:
+            self._handshake_timer = self.reactor.call_later(ivl / 1000, self._handshake_timeout)
+
+    def _handshake_timeout(self) -> None:
+        if self.alive and not self.attached:
+            self._lost("handshake timed out")
+
+    def _on_handshake_readable(self) -> None:
+        if not self._read_chunk():
+            return
+        self._queue_control()
+        event = self.conn.next_event()
+        while event is not None:
+            if isinstance(event, HandshakeComplete):
+                self._on_ready(event)
+                return
+            event = self.conn.next_event()
+
+    def _on_ready(self, event: HandshakeComplete) -> None:
+        self.reactor.remove_reader(self.fd)
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+        self.peer_type = event.peer_type
+        self.routing_id = event.routing_id
+        self.metadata = event.metadata
+        owner = self.owner
+        with owner.lock:
+            if owner.closed or not owner.attach(self):
+                self.alive = False
+                self._finalize("refused by the socket")
+                return
+            self.attached = True
+            owner.wake()
+        self._start_heartbeats()
+
+    # -- heartbeats (reactor thread) -----------------------------------------
+
+    def _start_heartbeats(self) -> None:
+        ivl = self.owner.options.heartbeat_ivl
+        if ivl > 0:
+            self._heartbeat_timer = self.reactor.call_later(ivl / 1000, self._heartbeat)
+
+    def _heartbeat(self) -> None:
+        opts = self.owner.options
+        if not self.alive:
+            return
+        timeout = opts.heartbeat_timeout if opts.heartbeat_timeout >= 0 else opts.heartbeat_ivl
+        with self.owner.lock:
+            if _monotonic() - self.last_recv > (opts.heartbeat_ivl + timeout) / 1000:
+                self._lost("heartbeat timed out")
+                return
+            self.conn.send_ping(opts.heartbeat_ttl // 100)
+            self._queue_control()
+        self._heartbeat_timer = self.reactor.call_later(opts.heartbeat_ivl / 1000, self._heartbeat)
+
+    # -- sending (owner's lock held) -----------------------------------------
+
+    def write(self, msg: Message) -> bool:
+        if self.out_msgs >= self.hwm:
+            self.flush()
+            if self.out_msgs >= self.hwm or not self.alive:
+                return False
+        elif not self.alive:
+            return False
+        out = self.out
+        was_empty = not out
+        if type(msg) is bytes:
+            size = len(msg)
+            if size < 256:
+                out.append(SHORT_HEADER[size])
+                self.out_bytes += size + 2
+            else:
+                out.append(frame_header(size))
+                self.out_bytes += size + 9
+                if size >= LARGE_FRAME:
+                    self.out_large = True
+            out.append(msg)
+        else:
+            frames = msg if type(msg) is list else [msg]
+            self.out_bytes += encode_frames(out, frames)
+            if any(len(f) >= LARGE_FRAME for f in frames):
+                self.out_large = True
+        self.out_msgs += 1
+        if self.out_bytes >= BATCH_BYTES:
+            self.flush()
+        elif was_empty and not self.flush_armed:
+            if _monotonic() - self.last_write > IDLE_WRITE:
+                self.flush()
+            else:
+                self.flush_armed = True
+                self.reactor.request_flush(self)
+        return True
+
+    def flush(self) -> bool:
+        """Write as much queued output as the kernel takes; True when drained."""
+        out = self.out
+        sock = self.sock
+        while out:
+            if not self.alive:
+                return False
+            try:
+                if self.out_large and len(out) > 1:
+                    n = sock.sendmsg(out[:IOV_MAX])
+                else:
+                    if len(out) > 1:
+                        out[:] = [b"".join(out)]
+                    n = sock.send(out[0])
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                self._lost(f"send failed: {exc.strerror or exc}")
+                return False
+            if n:
+                self.last_write = _monotonic()
+                self._consume(n)
+            if out and n == 0:
+                self._watch_writable()
+                return False
+        return True
+
+    def _consume(self, n: int) -> None:
+        out = self.out
+        total = self.out_bytes
+        if n >= total:
+            out.clear()
+            self.out_bytes = self.out_msgs = 0
+            self.out_large = False
+            return
+        self.out_msgs -= self.out_msgs * n // total
+        self.out_bytes = total - n
+        i = 0
+        while n:
+            size = len(out[i]) if not isinstance(out[i], memoryview) else out[i].nbytes
+            if n < size:
+                out[i] = memoryview(out[i])[n:]
+                break
+            n -= size
+            i += 1
+        del out[:i]
+
+    def _watch_writable(self) -> None:
+        if not self.watching_write:
+            self.watching_write = True
+            self.reactor.call_soon(self.reactor.add_writer, self.fd, self._on_writable)
+
+    def _on_writable(self) -> None:
+        """Reactor thread: the kernel has room again."""
+        with self.owner.lock:
+            drained = self.flush()
+            if drained or not self.alive:
+                self.watching_write = False
+                self.reactor.remove_writer(self.fd)
+            self.owner.wake()
+            if drained and self._linger_deadline is not None:
+                self._finalize("closed")
+
+    def flush_tail(self) -> None:
+        """Reactor thread: write what the caller left behind."""
+        with self.owner.lock:
+            self.flush_armed = False
+            if self.out and self.alive and not self.watching_write:
+                self.flush()
+
+    def _queue_control(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.out.append(data)
+            self.out_bytes += len(data)
+            self.flush()
+
+    # -- receiving (owner's lock held) ---------------------------------------
+
+    def read(self) -> Message | None:
+        q = self.inq
+        return q.popleft() if q else None
+
+    def has_in(self) -> bool:
+        return bool(self.inq)
+
+    def wants_read(self) -> bool:
+        """True when there is room to read more from the kernel."""
+        return self.alive and len(self.inq) < self.rcvhwm
+
+    def read_some(self) -> bool:
+        """Read and parse one chunk if there is one; False if nothing was read."""
+        if not self._read_chunk():
+            return False
+        conn = self.conn
+        if conn.has_data_to_send:
+            self._queue_control()
+        event = conn.next_event()
+        while event is not None:
+            self.owner.on_pipe_event(self, event)
+            event = conn.next_event()
+        return True
+
+    def _read_chunk(self) -> bool:
+        conn = self.conn
+        try:
+            if conn.want_buffer():
+                view = conn.get_buffer()
+                try:
+                    n = self.sock.recv_into(view)
+                finally:
+                    view.release()
+                if n:
+                    conn.buffer_updated(n)
+            else:
+                data = self.sock.recv(READ_CHUNK)
+                n = len(data)
+                if n:
+                    conn.receive_data(data)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+            return False
+        except OSError as exc:
+            self._lost(f"receive failed: {exc.strerror or exc}")
+            return False
+        if not n:
+            self._lost("peer closed the connection")
+            return False
+        self.last_recv = _monotonic()
+        return True
+
+    def idle_read(self) -> None:
+        """Reactor thread: read for a caller that is not reading."""
+        owner = self.owner
+        with owner.lock:
+            if self.attached and self.wants_read() and self.read_some():
+                owner.wake()
+
+    # -- closing -------------------------------------------------------------
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        log.info("zeropipe: closing %s: %s", self.peer_address, exc)
+        data = self.conn.data_to_send()
+        if data:
+            try:
+                self.sock.send(data)
+            except OSError:
+                pass
+        self._lost(f"protocol error: {exc}")
+
+    def _lost(self, reason: str) -> None:
+        """The connection is unusable; detach and let the reactor clean up."""
+        if not self.alive:
+            return
+        self.alive = False
+        self.close_reason = reason
+        self.out.clear()
+        self.out_bytes = self.out_msgs = 0
+        if self.attached:
+            self.owner.detach(self)
+            self.owner.wake()
+        if self.reactor.in_thread:
+            self._finalize(reason)
+        else:
+            self.reactor.call_soon(self._finalize, reason)
+
+    def close(self, linger_ms: int = 0) -> None:
+        """Close from our side, delivering queued output for up to ``linger_ms``."""
+        if not self.alive or self._linger_deadline is not None:
+            return
+        if self.out and linger_ms != 0:
+            deadline = float("inf") if linger_ms < 0 else _monotonic() + linger_ms / 1000
+            self._linger_deadline = deadline
+            self.reactor._lingering.add(self)
+            self.reactor.call_soon(self._start_linger)
+            return
+        self.alive = False
+        self.reactor.call_soon(self._finalize, "closed")
+
+    def _start_linger(self) -> None:
+        deadline = self._linger_deadline
+        assert deadline is not None
+        with self.owner.lock:
+            if self.flush():
+                self._finalize("closed")
+                return
+        if deadline != float("inf"):
+            self.reactor.call_later(max(0.0, deadline - _monotonic()), self._linger_expired)
+
+    def _linger_expired(self) -> None:
+        if self.sock.fileno() >= 0:
+            self._finalize("linger expired")
+
+    def _finalize(self, reason: str) -> None:
+        """Reactor thread: release everything; notify whoever reconnects."""
+        if self.sock.fileno() < 0:
+            return
+        self.alive = False
+        self.reactor._lingering.discard(self)
+        self.reactor.remove_reader(self.fd)
+        self.reactor.remove_writer(self.fd)
+        for timer in (self._handshake_timer, self._heartbeat_timer):
+            if timer is not None:
+                timer.cancel()
+        _drain_and_close(self.sock)
+        if self.on_closed is not None:
+            self.on_closed(self, reason)
+
+    def __repr__(self) -> str:
+        return f"<StreamPipe {self.peer_address} alive={self.alive}>"
+
+
+def _drain_and_close(sock: socket.socket) -> None:
+    # Unread input makes close() send RST, which can discard data the peer has
+    # not read yet; draining first gives our last messages a FIN instead.
+    try:
+        for _ in range(64):
+            if not sock.recv(READ_CHUNK):
+                break
+    except OSError:
+        pass
+    sock.close()
+
+
+def peer_description(sock: socket.socket) -> str:
+    """A printable remote address for logs and metadata."""
+    try:
+        addr: Any = sock.getpeername()
+    except OSError:
+        return "?"
+    if isinstance(addr, tuple):
+        return f"{addr[0]}:{addr[1]}"
+    return str(addr) or "ipc"
