@@ -45,7 +45,7 @@ def zmq_version_info() -> tuple[int, int, int]:
 
 
 def zmq_version() -> str:
-    return "%d.%d.%d" % zmq_version_info()
+    return ".".join(str(x) for x in zmq_version_info())
 
 
 def pyzmq_version() -> str:

@@ -117,9 +117,12 @@ class SocketCore:
         """Read one chunk from each stream pipe (or each ready one)."""
         self.last_pump = time.monotonic()
         for pipe in list(self.pipes):
-            if type(pipe) is StreamPipe and (ready is None or pipe.fd in ready):
-                if pipe.wants_read():
-                    pipe.read_some()
+            if (
+                type(pipe) is StreamPipe
+                and (ready is None or pipe.fd in ready)
+                and pipe.wants_read()
+            ):
+                pipe.read_some()
 
     def recv_now(self) -> Message | None:
         """Receive without waiting: queued first, then whatever the kernel has."""

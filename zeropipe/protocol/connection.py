@@ -411,7 +411,8 @@ class Connection:
 
     def _complete_handshake(self) -> None:
         meta = self.mechanism.peer_metadata
-        assert meta is not None and self.peer_greeting is not None
+        assert meta is not None
+        assert self.peer_greeting is not None
         raw_type = meta.get_ci("Socket-Type")
         peer_type = socket_type_from_wire(raw_type) if raw_type is not None else None
         if peer_type is None or not compatible(self.socket_type, peer_type):

@@ -23,7 +23,9 @@ def build_greeting(mechanism: bytes, as_server: bool) -> bytes:
     if len(mechanism) > 20:
         raise ValueError(f"mechanism name {mechanism!r} is longer than 20 bytes")
     return (
-        b"\xff" + b"\x00" * 8 + b"\x7f"
+        b"\xff"
+        + b"\x00" * 8
+        + b"\x7f"
         + bytes((VERSION_MAJOR, VERSION_MINOR))
         + mechanism.ljust(20, b"\x00")
         + (b"\x01" if as_server else b"\x00")

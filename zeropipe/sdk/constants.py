@@ -171,8 +171,12 @@ READ_ONLY_OPTIONS = frozenset(
 )
 
 BYTES_OPTIONS = frozenset(
-    {SocketOption.ROUTING_ID, SocketOption.LAST_ENDPOINT, SocketOption.SUBSCRIBE,
-     SocketOption.UNSUBSCRIBE}
+    {
+        SocketOption.ROUTING_ID,
+        SocketOption.LAST_ENDPOINT,
+        SocketOption.SUBSCRIBE,
+        SocketOption.UNSUBSCRIBE,
+    }
 )
 
 __all__ = [

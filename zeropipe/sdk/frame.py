@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from zeropipe.protocol.frames import Buffer
@@ -60,8 +61,9 @@ class Frame:
         data = self._data
         return data.nbytes if isinstance(data, memoryview) else len(data)
 
-    def __bytes__(self) -> bytes:
-        return self.bytes
+    def __bytes__(self) -> builtins.bytes:
+        data = self._data
+        return data if type(data) is builtins.bytes else builtins.bytes(data)
 
     def __buffer__(self, flags: int) -> memoryview:  # pragma: no cover - 3.12+
         return memoryview(self._data)

@@ -31,7 +31,6 @@ from zeropipe.sdk.constants import (
     SocketOption,
 )
 from zeropipe.sdk.frame import Frame
-from zeropipe.transports import ipc as ipc_transport
 from zeropipe.transports.endpoint import EndpointError, parse_endpoint
 from zeropipe.transports.inproc import InprocError
 from zeropipe.transports.options import Options
@@ -76,6 +75,15 @@ class Socket:
     """A ZeroMQ socket. Create it with ``Context.socket(type)``."""
 
     _core: SocketCore
+    _closed: bool
+    _rcvmore: bool
+    _send_parts: list[Buffer]
+    _recv_parts: deque[Buffer]
+    _listeners: dict[str, Listener]
+    _connecters: dict[str, Connecter]
+    _inproc: dict[str, InprocPipe]
+    _inproc_binds: set[str]
+    context: Context
 
     def __init__(self, context: Context, socket_type: int, **options: Any) -> None:
         try:
@@ -363,9 +371,9 @@ class Socket:
             return
         core = self._core
         with core.lock:
-            if core.xsend(data):
-                return
-        self._send_blocking(data, flags)
+            sent = core.xsend(data)
+        if not sent:
+            self._send_blocking(data, flags)
 
     def _send_message(self, msg: Message, flags: int) -> None:
         core = self._core
@@ -381,7 +389,11 @@ class Socket:
         self._wait(lambda: True if core.xsend(msg) else None, POLLOUT, core.options.sndtimeo)
 
     def send_multipart(
-        self, msg_parts: Sequence[Any], flags: int = 0, copy: bool = True, track: bool = False,
+        self,
+        msg_parts: Sequence[Any],
+        flags: int = 0,
+        copy: bool = True,
+        track: bool = False,
         **kwargs: Any,
     ) -> None:
         """Send a whole multipart message, atomically."""
@@ -415,8 +427,9 @@ class Socket:
         for item in pending:
             self._send_message(_as_message(item, copy), flags)
 
-    def send_string(self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8",
-                    **kwargs: Any) -> None:
+    def send_string(
+        self, u: str, flags: int = 0, copy: bool = True, encoding: str = "utf-8", **kwargs: Any
+    ) -> None:
         if not isinstance(u, str):
             raise TypeError("str objects only")
         self.send(u.encode(encoding), flags, copy)
@@ -427,13 +440,20 @@ class Socket:
         send_kwargs = {k: kwargs.pop(k) for k in ("routing_id", "group") if k in kwargs}
         self.send(json.dumps(obj, **kwargs).encode("utf-8"), flags, **send_kwargs)
 
-    def send_pyobj(self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL,
-                   **kwargs: Any) -> None:
+    def send_pyobj(
+        self, obj: Any, flags: int = 0, protocol: int = pickle.DEFAULT_PROTOCOL, **kwargs: Any
+    ) -> None:
         self.send(pickle.dumps(obj, protocol), flags)
 
-    def send_serialized(self, msg: Any, serialize: Callable[[Any], Sequence[Any]],
-                        flags: int = 0, copy: bool = True, **kwargs: Any) -> None:
-        self.send_multipart(serialize(msg), flags, copy)
+    def send_serialized(
+        self,
+        msg: Any,
+        serialize: Callable[[Any], Sequence[Any]],
+        flags: int = 0,
+        copy: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.send_multipart(list(serialize(msg)), flags, copy)
 
     # -- receiving -----------------------------------------------------------
 
@@ -455,7 +475,7 @@ class Socket:
             return self._next_part(copy)
         if self._rcvmore:
             object.__setattr__(self, "_rcvmore", False)
-        return bytes(msg) if copy else self._frame(msg, False)
+        return bytes(msg) if copy else self._frame(msg, False)  # type: ignore[arg-type]
 
     def _recv_slow(self, flags: int) -> Message:
         self._check_open()
@@ -466,7 +486,8 @@ class Socket:
             return msg
         if flags & NOBLOCK:
             raise Again()
-        return self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)
+        waited: Message = self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)
+        return waited
 
     def _next_part(self, copy: bool) -> Any:
         part = self._recv_parts.popleft()
@@ -509,7 +530,8 @@ class Socket:
         if not msgs:
             if flags & NOBLOCK:
                 raise Again()
-            msgs = [self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)]
+            first_msg: Message = self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)
+            msgs = [first_msg]
             with core.lock:
                 msgs.extend(core.xrecv_many(max_messages - 1))
         return [_plain(m) for m in msgs]
@@ -526,8 +548,9 @@ class Socket:
     def recv_pyobj(self, flags: int = 0) -> Any:
         return pickle.loads(self.recv(flags))
 
-    def recv_serialized(self, deserialize: Callable[[list[Any]], T], flags: int = 0,
-                        copy: bool = True) -> T:
+    def recv_serialized(
+        self, deserialize: Callable[[list[Any]], T], flags: int = 0, copy: bool = True
+    ) -> T:
         return deserialize(self.recv_multipart(flags, copy))
 
     def recv_into(self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0) -> int:
@@ -541,7 +564,7 @@ class Socket:
 
     # -- waiting -------------------------------------------------------------
 
-    def _wait(self, attempt: Callable[[], T | None], events: int, timeout_ms: int) -> T:
+    def _wait(self, attempt: Callable[[], Any], events: int, timeout_ms: int) -> Any:
         """Park until ``attempt`` succeeds, the timeout expires or the context ends."""
         core = self._core
         deadline = None if timeout_ms < 0 else _monotonic() + timeout_ms / 1000
@@ -562,7 +585,7 @@ class Socket:
             if self._closed:
                 core.parked = core.reader_parked = False
                 raise ZMQError(errno.ENOTSOCK, "Socket operation on a closed socket")
-            timeout = -1 if deadline is None else max(0, int((deadline - _monotonic()) * 1000 + 0.999))
+            timeout = _remaining_ms(deadline)
             ready = _poll([(waker_fd, select.POLLIN), *fds], None if timeout < 0 else timeout)
             with core.lock:
                 core.parked = core.reader_parked = False
@@ -582,7 +605,8 @@ class Socket:
         self._check_open()
         timeout_ms = -1 if timeout is None or timeout < 0 else int(timeout)
         try:
-            return self._wait(lambda: self._ready_events(flags), flags, timeout_ms)
+            events: int = self._wait(lambda: self._ready_events(flags), flags, timeout_ms)
+            return events
         except Again:
             return 0
 
@@ -643,6 +667,12 @@ class Socket:
         return self._core.waker.fd
 
 
+def _remaining_ms(deadline: float | None) -> int:
+    if deadline is None:
+        return -1
+    return max(0, int((deadline - _monotonic()) * 1000 + 0.999))
+
+
 def _poll(fds: list[tuple[int, int]], timeout_ms: int | None) -> set[int]:
     poller = select.poll()
     for fd, mask in fds:
@@ -683,7 +713,7 @@ def _as_message(item: Any, copy: bool) -> Message:
     if type(item) is bytes:
         return item
     if isinstance(item, list | tuple):
-        parts = [_as_buffer(p, copy) for p in item]
+        parts: list[Buffer] = [_as_buffer(p, copy) for p in item]
         return parts if len(parts) > 1 else parts[0]
     return _as_buffer(item, copy)
 
@@ -717,7 +747,6 @@ def _option_name(option: int) -> str:
 
 
 __all__ = ["Socket"]
-_unused = (InprocPipe, ipc_transport)
 
 
 def _poller_support() -> None:

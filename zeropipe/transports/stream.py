@@ -192,7 +192,7 @@ class StreamPipe(Pipe):
                     self.out_large = True
             out.append(msg)
         else:
-            frames = msg if type(msg) is list else [msg]
+            frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
             self.out_bytes += encode_frames(out, frames)
             if any(len(f) >= LARGE_FRAME for f in frames):
                 self.out_large = True
@@ -246,7 +246,8 @@ class StreamPipe(Pipe):
         self.out_bytes = total - n
         i = 0
         while n:
-            size = len(out[i]) if not isinstance(out[i], memoryview) else out[i].nbytes
+            chunk = out[i]
+            size = chunk.nbytes if isinstance(chunk, memoryview) else len(chunk)
             if n < size:
                 out[i] = memoryview(out[i])[n:]
                 break

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from zeropipe.protocol.commands import ERROR, READY, Metadata, decode_error, decode_metadata
+from zeropipe.protocol.commands import (
+    ERROR,
+    READY,
+    Metadata,
+    decode_error,
+    decode_metadata,
+    encode_metadata,
+)
 from zeropipe.protocol.errors import PeerErrorReceived, RemoteProtocolError
 from zeropipe.protocol.mechanisms.base import Mechanism
-from zeropipe.protocol.commands import encode_metadata
 
 
 class NullMechanism(Mechanism):
