@@ -60,8 +60,7 @@ METRICS: dict[str, tuple[Metric, ...]] = {
 }
 
 
-def _throughput_cases(quick: bool) -> list[Case]:
-    counts = QUICK_THROUGHPUT_COUNTS if quick else THROUGHPUT_COUNTS
+def _throughput_cases(counts: dict[int, int]) -> list[Case]:
     cases: list[Case] = []
     for transport in ("tcp", "ipc"):
         for size, count in counts.items():
@@ -72,33 +71,19 @@ def _throughput_cases(quick: bool) -> list[Case]:
     return cases
 
 
+def _delay_case(burst: int, reps: int) -> Case:
+    name = f"delay/tcp/{burst}msg"
+    return Case(name, "delay", count=reps, burst=burst, compute_ms=DELAY_COMPUTE_MS)
+
+
 def build_cases(quick: bool) -> list[Case]:
-    """All cases in run order; ``quick`` shrinks counts so a full round is a few seconds."""
-    cases = _throughput_cases(quick)
-    cases.append(
-        Case(
-            "latency/tcp/16B",
-            "latency",
-            count=2_000 if quick else 10_000,
-            warmup=200 if quick else 500,
-        )
-    )
-    cases.append(
-        Case(
-            "batch/tcp/16B",
-            "batch",
-            count=QUICK_THROUGHPUT_COUNTS[16] if quick else THROUGHPUT_COUNTS[16],
-        )
-    )
-    reps = 15 if quick else 50
-    for burst in (1, 2):
-        cases.append(
-            Case(
-                f"delay/tcp/{burst}msg",
-                "delay",
-                count=reps,
-                burst=burst,
-                compute_ms=DELAY_COMPUTE_MS,
-            )
-        )
-    return cases
+    """All cases in run order; ``quick`` shrinks the counts about 5-8x."""
+    counts = QUICK_THROUGHPUT_COUNTS if quick else THROUGHPUT_COUNTS
+    round_trips, warmup, reps = (2_000, 200, 15) if quick else (10_000, 500, 50)
+    return [
+        *_throughput_cases(counts),
+        Case("latency/tcp/16B", "latency", count=round_trips, warmup=warmup),
+        Case("batch/tcp/16B", "batch", count=counts[16]),
+        _delay_case(1, reps),
+        _delay_case(2, reps),
+    ]

@@ -13,8 +13,6 @@ from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent  # the project root, so ``-m benchmarks`` works
 STDERR_TAIL = 1500  # characters of a failed worker's stderr kept in the error message
-
-
 WATCHDOG_EXIT = 3  # exit code of a worker stopped by its watchdog
 
 

@@ -24,12 +24,15 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from benchmarks.cases import Case
+from benchmarks.cases import MIB, Case
 from benchmarks.procs import SenderProcess
 from benchmarks.sender import DELAY_FORMAT
 
-CHUNK = 1024  # messages received between two clock reads in the throughput loop
+CHUNK_BYTES = 4 * MIB  # data received between two clock reads in the throughput loop
+MAX_CHUNK = 1024  # ... but at most this many messages
 POLL_MS = 100  # RCVTIMEO while waiting for the sender to come up
+STARTUP_S = 15.0  # sender start-up + connect + first message
+PROGRESS_MS = 5_000  # RCVTIMEO once traffic flows
 
 
 class BenchError(Exception):
@@ -41,8 +44,8 @@ class Limits:
     """Time bounds of one receiver run."""
 
     budget_s: float  # stop measuring after this long (result is then marked "capped")
-    startup_s: float = 15.0  # sender start-up + connect + first message
-    progress_ms: int = 5_000  # RCVTIMEO once traffic flows
+    startup_s: float = STARTUP_S
+    progress_ms: int = PROGRESS_MS
 
 
 @dataclass
@@ -117,8 +120,9 @@ def _throughput(link: Link) -> dict[str, Any]:
     _check_size(link, msg)
     stop_at = t_first + link.limits.budget_s
     received, now = 1, t_first
+    chunk = max(1, min(MAX_CHUNK, CHUNK_BYTES // link.case.size))
     while received < link.case.count and now < stop_at:
-        n = min(CHUNK, link.case.count - received)
+        n = min(chunk, link.case.count - received)
         try:
             for _ in range(n):
                 msg = recv()

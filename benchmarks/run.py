@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks.cases import METRICS, Case, build_cases
 from benchmarks.impl import IMPLS
 from benchmarks.procs import ROOT, WATCHDOG_EXIT, last_line, tail, worker_command, worker_env
-from benchmarks.receiver import Limits
+from benchmarks.receiver import STARTUP_S
 from benchmarks.report import Raw, fmt_number, format_table, summarize
 from benchmarks.worker import RESULT_PREFIX
 
@@ -38,7 +38,11 @@ TEARDOWN_SLACK_S = 15.0  # on top of start-up + budget, before a receiver is kil
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--quick", action="store_true", help="fewer messages, 1 round (< 1 min)")
     parser.add_argument("--rounds", type=int, help=f"rounds (default {DEFAULT_ROUNDS}, quick 1)")
     parser.add_argument("--only", type=re.compile, help="run only cases whose name matches")
@@ -56,14 +60,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = sorted(set(args.impls) - set(IMPLS))
     if unknown or not args.impls:
         parser.error(f"--impl: unknown {unknown}; choose from {', '.join(IMPLS)}")
-    args.rounds = args.rounds or (QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS)
-    args.budget = args.budget or (QUICK_BUDGET_S if args.quick else DEFAULT_BUDGET_S)
+    if (args.rounds is not None and args.rounds < 1) or (
+        args.budget is not None and args.budget <= 0
+    ):
+        parser.error("--rounds and --budget must be positive")
+    if args.rounds is None:
+        args.rounds = QUICK_ROUNDS if args.quick else DEFAULT_ROUNDS
+    if args.budget is None:
+        args.budget = QUICK_BUDGET_S if args.quick else DEFAULT_BUDGET_S
     return args
 
 
 def run_one(impl: str, case: Case, budget_s: float) -> Raw:
     """Run one case for one implementation in a fresh receiver process (and its sender)."""
-    lifetime = Limits(budget_s).startup_s + budget_s + TEARDOWN_SLACK_S
+    lifetime = STARTUP_S + budget_s + TEARDOWN_SLACK_S
     cmd = worker_command(
         "receiver", impl, case.to_json(), f"--budget={budget_s}", f"--lifetime={lifetime}"
     )
@@ -117,7 +127,7 @@ def parse_output(out: str, err: str, code: int, timed_out: bool, lifetime: float
 def progress_line(raw: Raw, case: Case, rounds: int) -> str:
     head = f"[{raw['round']}/{rounds}] {case.name:<26} {raw['impl']:<8}"
     if not raw["ok"]:
-        return f"{head} ERROR {raw['error'][:300]}"
+        return f"{head} ERROR [{raw['wall_s']:.1f} s] {raw['error'][:300]}"
     metrics = raw["metrics"]
     parts = [f"{m.label} {fmt_number(metrics[m.key])}" for m in METRICS[case.kind]]
     if METRICS[case.kind][0].secondary:
@@ -154,6 +164,7 @@ def _run_or_skip(impl: str, case: Case, budget_s: float, hung_in: int | None) ->
     start = time.perf_counter()
     raw = run_one(impl, case, budget_s)
     raw["wall_s"] = time.perf_counter() - start
+    raw["loadavg_1m"] = os.getloadavg()[0]  # other load on the machine, to judge noise
     return raw
 
 
@@ -194,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no case matches {args.only.pattern!r}", file=sys.stderr)
         return 2
     started = time.time()
-    print(f"{len(cases)} case(s) x {args.impls} x {args.rounds} round(s)", flush=True)
+    impls = ", ".join(args.impls)
+    print(f"{len(cases)} case(s) x impls {impls} x {args.rounds} round(s)", flush=True)
     raws = run_rounds(cases, args)
     rows = summarize(cases, raws, args.impls)
     meta = metadata(args, raws, started)

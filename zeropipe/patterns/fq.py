@@ -36,6 +36,14 @@ class FairQueue:
         """The next message in fair order, or None."""
         pipes = self.pipes
         count = len(pipes)
+        if count == 1:
+            pipe = pipes[0]
+            msg = pipe.read()
+            if msg is not None:
+                self.last_pipe = pipe
+            elif not pipe.alive:
+                self._remove(pipe)
+            return msg
         for _ in range(count):
             index = self._next % count
             pipe = pipes[index]

@@ -15,6 +15,7 @@ class PullCore(SocketCore):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.fq = FairQueue()
+        self.xrecv = self.fq.recv  # type: ignore[method-assign]  # one call less per message
 
     def on_attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)

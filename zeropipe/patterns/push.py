@@ -15,6 +15,7 @@ class PushCore(SocketCore):
     def __init__(self, options: Options) -> None:
         super().__init__(options)
         self.lb = LoadBalancer()
+        self.xsend = self.lb.send  # type: ignore[method-assign]  # one call less per message
 
     def on_attach(self, pipe: Pipe) -> None:
         self.lb.attach(pipe)

@@ -89,7 +89,7 @@ class Reactor:
         self._writers: dict[int, Callback] = {}
         self._owners: set[Any] = set()
         self._lingering: set[Any] = set()
-        self._tails: dict[StreamPipe, tuple[float, int]] = {}
+        self._tails: dict[StreamPipe, int] = {}
         self.parked = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -248,30 +248,34 @@ class Reactor:
         return max(0.0, timers[0][0] - now) if timers else 1.0
 
     def _run_tails(self, now: float) -> float:
-        """Write tails the caller stopped adding to (or that waited too long)."""
+        """Write tails the caller stopped adding to, or that waited too long.
+
+        The caller stamps ``armed_at`` when its output goes from empty to
+        non-empty. A tail is written once it is ``TAIL_DELAY`` old and stopped
+        growing, and never later than ``TAIL_MAX_DELAY``; but this thread needs
+        the GIL, so a caller computing in Python delays it by up to a switch
+        interval.
+        """
         tails = self._tails
         if self._flushes:
             new = self._flushes[:]
             del self._flushes[: len(new)]
             for pipe in new:
-                if pipe not in tails:
-                    tails[pipe] = (now, pipe.out_msgs)
+                tails.setdefault(pipe, 1)  # armed when its first message was queued
         if not tails:
             return 1.0
         timeout = TAIL_DELAY
-        for pipe, (armed, seen) in list(tails.items()):
-            age = now - armed
-            due = TAIL_DELAY - age % TAIL_DELAY
-            if age < TAIL_DELAY:
-                timeout = min(timeout, due)
-                continue
+        for pipe, seen in list(tails.items()):
             count = pipe.out_msgs
-            if count == 0 or count == seen or age >= TAIL_MAX_DELAY:
+            age = now - pipe.armed_at
+            if count and age < TAIL_DELAY:
+                timeout = min(timeout, TAIL_DELAY - age)
+                continue
+            if not count or age >= TAIL_MAX_DELAY or count == seen:
                 del tails[pipe]
                 pipe.flush_tail()
             else:
-                tails[pipe] = (armed, count)
-                timeout = min(timeout, due)
+                tails[pipe] = count
         return timeout
 
     def _idle_readers(self, now: float) -> dict[int, Callback]:

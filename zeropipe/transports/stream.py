@@ -98,6 +98,7 @@ class StreamPipe(Pipe):
         self.last_write = 0.0
         self.last_recv = _monotonic()
         self.flush_armed = False
+        self.armed_at = 0.0
         self.watching_write = False
         self.attached = False
         self.alive = True
@@ -200,10 +201,12 @@ class StreamPipe(Pipe):
         if self.out_bytes >= BATCH_BYTES:
             self.flush()
         elif was_empty and not self.flush_armed:
-            if _monotonic() - self.last_write > IDLE_WRITE:
+            now = _monotonic()
+            if now - self.last_write > IDLE_WRITE:
                 self.flush()
             else:
                 self.flush_armed = True
+                self.armed_at = now
                 self.reactor.request_flush(self)
         return True
 
