@@ -83,6 +83,7 @@ class Socket:
     _connecters: dict[str, Connecter]
     _inproc: dict[str, InprocPipe]
     _inproc_binds: set[str]
+    _pollset: _PollSet
     context: Context
 
     def __init__(self, context: Context, socket_type: int, **options: Any) -> None:
@@ -105,6 +106,7 @@ class Socket:
         object.__setattr__(self, "_connecters", {})
         object.__setattr__(self, "_inproc", {})
         object.__setattr__(self, "_inproc_binds", set())
+        object.__setattr__(self, "_pollset", _PollSet())
         context._register(self)
         for name, value in options.items():
             setattr(self, name, value)
@@ -486,7 +488,7 @@ class Socket:
             return msg
         if flags & NOBLOCK:
             raise Again()
-        waited: Message = self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)
+        waited: Message = self._wait(core.recv_now, POLLIN, core.options.rcvtimeo, core.xrecv)
         return waited
 
     def _next_part(self, copy: bool) -> Any:
@@ -530,7 +532,9 @@ class Socket:
         if not msgs:
             if flags & NOBLOCK:
                 raise Again()
-            first_msg: Message = self._wait(core.recv_now, POLLIN, core.options.rcvtimeo)
+            first_msg: Message = self._wait(
+                core.recv_now, POLLIN, core.options.rcvtimeo, core.xrecv
+            )
             msgs = [first_msg]
             with core.lock:
                 msgs.extend(core.xrecv_many(max_messages - 1))
@@ -564,40 +568,49 @@ class Socket:
 
     # -- waiting -------------------------------------------------------------
 
-    def _wait(self, attempt: Callable[[], Any], events: int, timeout_ms: int) -> Any:
-        """Park until ``attempt`` succeeds, the timeout expires or the context ends."""
+    def _wait(
+        self,
+        attempt: Callable[[], Any],
+        events: int,
+        timeout_ms: int,
+        recheck: Callable[[], Any] | None = None,
+    ) -> Any:
+        """Park until ``attempt`` succeeds, the timeout expires or the context ends.
+
+        ``recheck`` is the cheap test made after parking (a message another
+        thread queued); the descriptors themselves are level-triggered, so it
+        need not read from the kernel.
+        """
         core = self._core
+        recheck = recheck or attempt
         deadline = None if timeout_ms < 0 else _monotonic() + timeout_ms / 1000
         reading = bool(events & POLLIN)
         waker_fd = core.waker.fd
+        pollset = self._pollset
         while True:
             with core.lock:
                 core.parked = True
                 core.reader_parked = reading
-                result = attempt()
+                result = recheck()
                 if result is not None:
                     core.parked = core.reader_parked = False
                     return result
-                fds = core.poll_fds(events)
-            if self.context._terminated:
+                pollset.update(waker_fd, core.poll_fds(events))
+            if self.context._terminated or self._closed:
                 core.parked = core.reader_parked = False
+                self._check_open()
                 raise ContextTerminated()
-            if self._closed:
-                core.parked = core.reader_parked = False
-                raise ZMQError(errno.ENOTSOCK, "Socket operation on a closed socket")
-            timeout = _remaining_ms(deadline)
-            ready = _poll([(waker_fd, select.POLLIN), *fds], None if timeout < 0 else timeout)
+            ready = pollset.wait(_remaining_ms(deadline))
             with core.lock:
                 core.parked = core.reader_parked = False
                 if waker_fd in ready:
                     core.waker.clear()
                 if ready and reading:
                     core.pump(ready)
+                result = recheck() if ready else attempt()
+            if result is not None:
+                return result
             if not ready and deadline is not None and _monotonic() >= deadline:
-                with core.lock:
-                    result = attempt()
-                if result is not None:
-                    return result
                 raise Again()
 
     def poll(self, timeout: int | None = None, flags: int = POLLIN) -> int:
@@ -673,14 +686,36 @@ def _remaining_ms(deadline: float | None) -> int:
     return max(0, int((deadline - _monotonic()) * 1000 + 0.999))
 
 
-def _poll(fds: list[tuple[int, int]], timeout_ms: int | None) -> set[int]:
-    poller = select.poll()
-    for fd, mask in fds:
-        poller.register(fd, mask)
-    try:
-        return {fd for fd, _ in poller.poll(timeout_ms)}
-    except InterruptedError:
-        return set()
+class _PollSet:
+    """A ``select.poll`` kept between waits; only changes are re-registered."""
+
+    def __init__(self) -> None:
+        self._poller = select.poll()
+        self._masks: dict[int, int] = {}
+
+    def update(self, waker_fd: int, fds: list[tuple[int, int]]) -> None:
+        wanted = dict(fds)
+        wanted[waker_fd] = select.POLLIN
+        masks = self._masks
+        if wanted == masks:
+            return
+        for fd in [fd for fd in masks if fd not in wanted]:
+            self._poller.unregister(fd)
+            del masks[fd]
+        for fd, mask in wanted.items():
+            if masks.get(fd) != mask:
+                if fd in masks:
+                    self._poller.modify(fd, mask)
+                else:
+                    self._poller.register(fd, mask)
+                masks[fd] = mask
+
+    def wait(self, timeout_ms: int) -> set[int]:
+        try:
+            events = self._poller.poll(None if timeout_ms < 0 else timeout_ms)
+        except InterruptedError:
+            return set()
+        return {fd for fd, ev in events if not ev & select.POLLNVAL}
 
 
 def _parse(addr: str | bytes) -> Any:
