@@ -34,6 +34,7 @@ from zeropipe.protocol import (
     HandshakeComplete,
     Message,
     Metadata,
+    Ping,
     RemoteProtocolError,
     encode_frames,
     frame_header,
@@ -105,6 +106,8 @@ class StreamPipe(Pipe):
         self.close_reason = ""
         self._handshake_timer: Timer | None = None
         self._heartbeat_timer: Timer | None = None
+        self._ttl_timer: Timer | None = None
+        self.peer_ttl = 0.0
         self._linger_deadline: float | None = None
 
     # -- handshake (reactor thread) ------------------------------------------
@@ -147,6 +150,7 @@ class StreamPipe(Pipe):
                 self._finalize("refused by the socket")
                 return
             self.attached = True
+            self._dispatch_events()
             owner.wake()
         self._start_heartbeats()
 
@@ -308,11 +312,35 @@ class StreamPipe(Pipe):
         conn = self.conn
         if conn.has_data_to_send:
             self._queue_control()
+        self._dispatch_events()
+        return True
+
+    def _dispatch_events(self) -> None:
+        conn = self.conn
         event = conn.next_event()
         while event is not None:
+            if type(event) is Ping and event.ttl_ds:
+                self._set_peer_ttl(event.ttl_ds / 10)
             self.owner.on_pipe_event(self, event)
             event = conn.next_event()
-        return True
+
+    def _set_peer_ttl(self, ttl: float) -> None:
+        """The peer asked to be dropped if silent for ``ttl`` seconds (its PING TTL)."""
+        first = not self.peer_ttl
+        self.peer_ttl = ttl
+        if first:
+            self.reactor.call_soon(self._check_ttl)
+
+    def _check_ttl(self) -> None:
+        """Reactor thread: close a peer that went quiet for longer than its TTL."""
+        if not self.alive:
+            return
+        silent = _monotonic() - self.last_recv
+        if silent > self.peer_ttl:
+            with self.owner.lock:
+                self._lost("peer silent for longer than its heartbeat TTL")
+            return
+        self._ttl_timer = self.reactor.call_later(self.peer_ttl - silent + 0.01, self._check_ttl)
 
     def _read_chunk(self) -> bool:
         conn = self.conn
@@ -414,7 +442,7 @@ class StreamPipe(Pipe):
         self.reactor._lingering.discard(self)
         self.reactor.remove_reader(self.fd)
         self.reactor.remove_writer(self.fd)
-        for timer in (self._handshake_timer, self._heartbeat_timer):
+        for timer in (self._handshake_timer, self._heartbeat_timer, self._ttl_timer):
             if timer is not None:
                 timer.cancel()
         _drain_and_close(self.sock)
