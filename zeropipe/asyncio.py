@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 import zeropipe as _zeropipe
-from zeropipe.sdk.aio import Context, Poller, Socket
+from zeropipe.sdk.aio import Context as Context
+from zeropipe.sdk.aio import Poller as Poller
+from zeropipe.sdk.aio import Socket as Socket
 
 _ASYNC = {"Context": Context, "Poller": Poller, "Socket": Socket}
 _LEFT_OUT = {"select"}

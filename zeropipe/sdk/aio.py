@@ -59,7 +59,7 @@ Fds = list[tuple[int, int]]
 class _Waiter:
     """One suspended operation: a future, the descriptors it watches, those that fired."""
 
-    __slots__ = ("__weakref__", "future", "hub", "keys", "loop", "ready", "timer")
+    __slots__ = ("future", "hub", "keys", "loop", "ready", "timer")
 
     def __init__(self, loop: Loop) -> None:
         self.loop = loop

@@ -35,6 +35,7 @@ class Context:
         self._sockets: weakref.WeakSet[Socket] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._terminated = False
+        self._term_done = False
         self._defaults: dict[str, Any] = {}
         self._options: dict[int, int] = {
             ContextOption.IO_THREADS: io_threads,
@@ -141,6 +142,8 @@ class Context:
         (or their LINGER expired), as libzmq's ``zmq_ctx_term`` does.
         """
         self._terminated = True
+        if self._term_done:
+            return
         for sock in list(self._sockets):
             sock._core.wake()
         while True:
@@ -154,6 +157,7 @@ class Context:
             time.sleep(0.001)
         reactor.barrier()
         reactor.stop()
+        self._term_done = True
 
     def destroy(self, linger: int | None = None) -> None:
         """Close every socket (with ``linger`` if given), then terminate."""

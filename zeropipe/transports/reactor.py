@@ -130,7 +130,8 @@ class Reactor:
 
     def barrier(self, timeout: float | None = None) -> bool:
         """Wait until every call queued so far has run on the reactor thread."""
-        if self._thread is None or self.in_thread:
+        thread = self._thread
+        if thread is None or self.in_thread or not thread.is_alive():
             return True
         done = threading.Event()
         self.call_soon(done.set)
