@@ -64,8 +64,9 @@ from zeropipe.protocol.socket_types import SocketType, compatible, socket_type_f
 
 #: Frames at least this large are received into a buffer of their own.
 LARGE_FRAME = 65536
-#: Declared sizes above this are allocated as the data arrives.
-EAGER_ALLOC_LIMIT = 1 << 26
+#: Declared sizes above this are allocated as the data arrives (doubling), so
+#: a peer that announces a huge frame costs only what it really sends.
+EAGER_ALLOC_LIMIT = 1 << 20
 
 _ROUTING_TYPES = frozenset({SocketType.REQ, SocketType.DEALER, SocketType.ROUTER})
 
@@ -93,8 +94,10 @@ class Connection:
         max_msg_size: int = -1,
         mechanism: Mechanism | None = None,
         extra_metadata: dict[str, bytes] | None = None,
+        frame_size_limit: int = MAX_FRAME_SIZE,
     ) -> None:
         self.socket_type = SocketType(socket_type)
+        self.frame_size_limit = min(frame_size_limit, MAX_FRAME_SIZE)
         self.as_server = as_server
         self.max_msg_size = max_msg_size
         if routing_id[:1] == b"\x00":
@@ -171,7 +174,11 @@ class Connection:
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the peer."""
         try:
-            if self.state is ConnectionState.READY and self._large is None:
+            if (
+                self.state is ConnectionState.READY
+                and self._large is None
+                and self.max_msg_size < 0
+            ):
                 self._receive_ready(data)
             else:
                 self._receive_slow(data)
@@ -299,8 +306,8 @@ class Connection:
         return stop
 
     def _check_header(self, flags: int, size: int) -> None:
-        if size > MAX_FRAME_SIZE:
-            raise RemoteProtocolError(f"frame size {size} exceeds the ZMTP limit")
+        if size > self.frame_size_limit:
+            raise RemoteProtocolError(f"frame size {size} exceeds the limit of this connection")
         if flags & FLAG_COMMAND:
             if flags & FLAG_MORE:
                 raise RemoteProtocolError("command frame with the MORE flag")

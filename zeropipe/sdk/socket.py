@@ -657,6 +657,8 @@ class Socket:
         linger_ms = core.options.linger if linger is None else int(linger)
         with core.lock:
             core.closed = True
+            # The hot paths call these without checking ``closed``: make them refuse.
+            core.xrecv = core.xsend = _closed_operation  # type: ignore[method-assign, assignment]
             pipes = list(core.pipes)
             for pipe in pipes:
                 core.detach(pipe)
@@ -678,6 +680,10 @@ class Socket:
     def fileno(self) -> int:
         """A descriptor that becomes readable when the socket may have news (not edge-triggered)."""
         return self._core.waker.fd
+
+
+def _closed_operation(*_args: object) -> None:
+    raise ZMQError(errno.ENOTSOCK, "Socket operation on a closed socket")
 
 
 def _remaining_ms(deadline: float | None) -> int:

@@ -39,12 +39,28 @@ def _remove_stale(path: str) -> None:
             os.unlink(path)
 
 
-def remove_path(endpoint: str) -> None:
-    """Remove the file behind a bound ipc endpoint (not for abstract names)."""
+def bound_inode(endpoint: str) -> int | None:
+    """The inode of the socket file we just bound (None for abstract names)."""
     path = endpoint[len("ipc://") :]
-    if path and not path.startswith("@"):
-        with contextlib.suppress(OSError):
+    if not path or path.startswith("@"):
+        return None
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+def remove_path(endpoint: str, inode: int | None, wildcard: bool) -> None:
+    """Remove the file we bound, unless another socket has bound that path since."""
+    path = endpoint[len("ipc://") :]
+    if inode is None:
+        return
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_ino == inode:
             os.unlink(path)
+    if wildcard:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.dirname(path))
 
 
 def new_connecting_socket(ep: Endpoint, opts: Options) -> tuple[socket.socket, str | bytes]:

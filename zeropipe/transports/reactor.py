@@ -203,9 +203,8 @@ class Reactor:
         now = time.monotonic()
         timeout = self._run_timers(now)
         timeout = min(timeout, self._run_tails(now))
-        idle = self._idle_readers(now)
-        if idle:
-            timeout = min(timeout, IDLE_READ_DELAY)
+        idle, recheck = self._idle_readers(now)
+        timeout = min(timeout, recheck)
         readers = dict(self._readers)
         readers.update(idle)
         rfds = [self._waker.fd, *readers]
@@ -279,14 +278,21 @@ class Reactor:
                 tails[pipe] = count
         return timeout
 
-    def _idle_readers(self, now: float) -> dict[int, Callback]:
+    def _idle_readers(self, now: float) -> tuple[dict[int, Callback], float]:
+        """Connections to read for callers that are away, and when to look again."""
         readers: dict[int, Callback] = {}
+        recheck = 1.0
         for owner in self._owners:
-            if owner.reader_parked or now - owner.last_pump < IDLE_READ_DELAY:
+            if owner.reader_parked:
+                continue
+            since = now - owner.last_pump
+            if since < IDLE_READ_DELAY:
+                if owner.pipes:
+                    recheck = min(recheck, IDLE_READ_DELAY - since)
                 continue
             for pipe in owner.idle_pipes():
                 readers[pipe.fd] = pipe.idle_read
-        return readers
+        return readers, recheck
 
 
 def _wait(rfds: list[int], wfds: list[int], timeout: float) -> tuple[list[int], list[int]]:

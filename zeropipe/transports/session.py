@@ -35,6 +35,7 @@ class Listener:
         self.ep = ep
         module = tcp if ep.transport == "tcp" else ipc
         self.sock, self.endpoint = module.open_listener(ep, owner.options)
+        self._inode = ipc.bound_inode(self.endpoint) if ep.transport == "ipc" else None
         self.closed = False
         reactor.call_soon(reactor.add_reader, self.sock.fileno(), self._on_accept)
 
@@ -75,13 +76,14 @@ class Listener:
         """Stop listening (thread-safe)."""
         if not self.closed:
             self.closed = True
+            # Remove the ipc file now, so a bind to the same path right after
+            # close() or unbind() cannot lose its file to our late clean-up.
+            ipc.remove_path(self.endpoint, self._inode, wildcard=self.ep.address == "*")
             self.reactor.call_soon(self._close)
 
     def _close(self) -> None:
         self.reactor.remove_reader(self.sock.fileno())
         self.sock.close()
-        if self.ep.transport == "ipc":
-            ipc.remove_path(self.endpoint)
 
 
 class Connecter:

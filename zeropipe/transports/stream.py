@@ -23,6 +23,7 @@ read with ``recv_into`` straight into its own buffer.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,19 @@ IOV_MAX = 1024
 _monotonic = time.monotonic
 
 
+def _physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 1 << 62
+
+
+#: A frame larger than this machine's memory can never be received: such a
+#: header is treated as hostile even without MAXMSGSIZE (libzmq fails its
+#: allocation and closes too).
+PHYSICAL_MEMORY = _physical_memory()
+
+
 class StreamPipe(Pipe):
     """A pipe over a connected stream socket."""
 
@@ -87,6 +101,7 @@ class StreamPipe(Pipe):
             as_server=as_server,
             routing_id=opts.routing_id,
             max_msg_size=opts.maxmsgsize,
+            frame_size_limit=PHYSICAL_MEMORY,
         )
         self.metadata = Metadata()
         self.inq = self.conn.messages
