@@ -401,3 +401,33 @@ def test_garbage_greeting_raises_only_remote_protocol_error(
         pytest.fail("a ZMTP major version below 3 must be refused")
     if conn.state is not ConnectionState.READY:
         assert not conn.messages, "no data before the handshake completes"
+
+
+# -- (d) runs of equal-size messages (the run parser) ----------------------------------------
+
+run_traffic = st.lists(
+    st.tuples(
+        st.sampled_from([0, 1, 16, 255, 256, 1024, 65_535]),  # size of the run's messages
+        st.integers(1, 80),  # run length
+        st.booleans(),  # one odd message (other size, multipart or PING) after the run
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@SETTINGS
+@given(runs=run_traffic, data=st.data())
+def test_runs_of_equal_messages_split_anywhere(
+    runs: list[tuple[int, int, bool]], data: st.DataObject
+) -> None:
+    items: list[tuple[str, object]] = []
+    for n, (size, length, odd) in enumerate(runs):
+        items.extend(("msg", [body_of(size, n * 1000 + i)]) for i in range(length))
+        if odd:
+            items.append(("msg", [body_of(size + 1, n), body_of(size, n)]))
+            items.append(("ping", (n, b"ctx")))
+    wire, expected = encode_traffic(items)
+    assert run(ready_connection(), wire, [], use_buffer=False) == expected
+    split = run(ready_connection(), wire, cut_points(data, len(wire)), use_buffer=True)
+    assert split == expected

@@ -35,6 +35,7 @@ globals().update({name: member for name, member in ContextOption.__members__.ite
 globals().update({name: member for name, member in Flag.__members__.items()})
 globals().update({name: member for name, member in PollEvent.__members__.items()})
 globals().update({name: member for name, member in Errno.__members__.items()})
+MORE = 1  # pyzmq's MessageOption.MORE, for Frame.get(zmq.MORE)
 XREQ = SocketType.DEALER
 XREP = SocketType.ROUTER
 

@@ -18,6 +18,7 @@ import errno
 import select
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from zeropipe.errors import ZMQError
@@ -45,6 +46,10 @@ class SocketCore:
         self.last_pump = 0.0
         self.pipes: list[Pipe] = []
         self.waker = Waker()
+        #: The receive queue of the only peer, when there is exactly one stream
+        #: peer: ``recv`` pops it without the lock (only this socket's user pops,
+        #: other threads only append, and deque operations are atomic).
+        self.fast_in: deque[Message] | None = None
 
     # -- PipeOwner -----------------------------------------------------------
 
@@ -98,6 +103,11 @@ class SocketCore:
     def last_pipe(self) -> Pipe | None:
         """The pipe the last received message came from, if known."""
         return None
+
+    def refresh_fast_in(self, readable: list[Pipe]) -> None:
+        """Point ``fast_in`` at the single stream peer's queue, or at nothing."""
+        only = readable[0] if len(readable) == 1 else None
+        self.fast_in = only.inq if type(only) is StreamPipe else None
 
     # -- I/O on the caller's thread ------------------------------------------
 

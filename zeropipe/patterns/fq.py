@@ -6,6 +6,8 @@ they are drained; only then is it forgotten.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from zeropipe.protocol import Message
 from zeropipe.transports.pipe import Pipe
 
@@ -13,14 +15,16 @@ from zeropipe.transports.pipe import Pipe
 class FairQueue:
     """Receives from each pipe in turn."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_change: Callable[[list[Pipe]], None] | None = None) -> None:
         self.pipes: list[Pipe] = []
         self._next = 0
+        self._on_change = on_change
         #: The pipe the last message came from (for Frame properties).
         self.last_pipe: Pipe | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
+        self._changed()
 
     def detach(self, pipe: Pipe) -> None:
         if pipe in self.pipes and not pipe.has_in():
@@ -31,6 +35,11 @@ class FairQueue:
         self.pipes.remove(pipe)
         if index < self._next:
             self._next -= 1
+        self._changed()
+
+    def _changed(self) -> None:
+        if self._on_change is not None:
+            self._on_change(self.pipes)
 
     def recv(self) -> Message | None:
         """The next message in fair order, or None."""

@@ -16,12 +16,15 @@ class PairCore(SocketCore):
 
     def on_attach(self, pipe: Pipe) -> None:
         self.peer = pipe
+        self.refresh_fast_in([pipe])
 
     def on_detach(self, pipe: Pipe) -> None:
         if pipe is self.peer:
             self.peer = None
             if pipe.has_in():
                 self._draining = pipe
+            else:
+                self.refresh_fast_in([])
 
     _draining: Pipe | None = None
 
@@ -38,6 +41,7 @@ class PairCore(SocketCore):
             msg = draining.read()
             if msg is None:
                 self._draining = None
+                self.refresh_fast_in([])
             return msg
         return None
 

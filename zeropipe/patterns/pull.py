@@ -14,7 +14,7 @@ class PullCore(SocketCore):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.fq = FairQueue()
+        self.fq = FairQueue(on_change=self.refresh_fast_in)
         self.xrecv = self.fq.recv  # type: ignore[method-assign]  # one call less per message
 
     def on_attach(self, pipe: Pipe) -> None:
@@ -33,4 +33,5 @@ class PullCore(SocketCore):
         return self.fq.has_in()
 
     def last_pipe(self) -> Pipe | None:
-        return self.fq.last_pipe
+        pipes = self.fq.pipes
+        return pipes[0] if len(pipes) == 1 else self.fq.last_pipe

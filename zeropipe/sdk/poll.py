@@ -83,7 +83,7 @@ class Poller:
             poller.poll(max(1, int(wait * 1000)))
         finally:
             for sock in zsocks:
-                sock._unpark()
+                sock._unpark_poller()
 
 
 def _mask(flags: int) -> int:

@@ -95,18 +95,18 @@ class Socket:
         if core_class is None:
             raise ZMQError(errno.EINVAL, f"socket type {stype.name} is not supported yet")
         opts = Options(**context._socket_defaults())
-        object.__setattr__(self, "_core", core_class(opts))
-        object.__setattr__(self, "context", context)
-        object.__setattr__(self, "_reactor", context._reactor)
-        object.__setattr__(self, "_closed", False)
-        object.__setattr__(self, "_send_parts", [])
-        object.__setattr__(self, "_recv_parts", deque())
-        object.__setattr__(self, "_rcvmore", False)
-        object.__setattr__(self, "_listeners", {})
-        object.__setattr__(self, "_connecters", {})
-        object.__setattr__(self, "_inproc", {})
-        object.__setattr__(self, "_inproc_binds", set())
-        object.__setattr__(self, "_pollset", _PollSet())
+        self._core = core_class(opts)
+        self.context = context
+        self._reactor = context._reactor
+        self._closed = False
+        self._send_parts = []
+        self._recv_parts = deque()
+        self._rcvmore = False
+        self._listeners = {}
+        self._connecters = {}
+        self._inproc = {}
+        self._inproc_binds = set()
+        self._pollset = _PollSet()
         context._register(self)
         for name, value in options.items():
             setattr(self, name, value)
@@ -195,6 +195,16 @@ class Socket:
     set = setsockopt
     get = getsockopt
 
+    def set_hwm(self, value: int) -> None:
+        """Set both SNDHWM and RCVHWM."""
+        self.setsockopt(SocketOption.HWM, value)
+
+    def get_hwm(self) -> int:
+        """The send high-water mark (pyzmq returns SNDHWM)."""
+        return int(self.getsockopt(SocketOption.SNDHWM))
+
+    hwm = property(get_hwm, set_hwm)
+
     def set_string(self, option: int, value: str, encoding: str = "utf-8") -> None:
         self.setsockopt(option, value.encode(encoding))
 
@@ -212,22 +222,6 @@ class Socket:
     @property
     def rcvmore(self) -> bool:
         return self._rcvmore
-
-    def __getattr__(self, name: str) -> Any:
-        option = _OPTION_NAMES.get(name)
-        if option is None:
-            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        return self.getsockopt(option)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("_") or name in type(self).__dict__ or name in Socket.__dict__:
-            object.__setattr__(self, name, value)
-            return
-        option = _OPTION_NAMES.get(name)
-        if option is None:
-            object.__setattr__(self, name, value)
-            return
-        self.setsockopt(option, value)
 
     # -- endpoints -----------------------------------------------------------
 
@@ -351,7 +345,8 @@ class Socket:
         flags: int = 0,
         copy: bool = True,
         track: bool = False,
-        **kwargs: Any,
+        routing_id: int | None = None,
+        group: str | None = None,
     ) -> None:
         """Queue one message part; with SNDMORE, more parts follow."""
         if self._closed:
@@ -364,11 +359,11 @@ class Socket:
         parts = self._send_parts
         if parts:
             parts.append(data)
-            object.__setattr__(self, "_send_parts", [])
+            self._send_parts = []
             try:
                 self._send_message(parts, flags)
             except Again:
-                object.__setattr__(self, "_send_parts", parts[:-1])
+                self._send_parts = parts[:-1]
                 raise
             return
         core = self._core
@@ -405,7 +400,7 @@ class Socket:
             raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
         if self._send_parts:
             parts = self._send_parts + parts
-            object.__setattr__(self, "_send_parts", [])
+            self._send_parts = []
         self._send_message(parts if len(parts) > 1 else parts[0], flags)
 
     def send_many(self, messages: Iterable[Any], flags: int = 0, copy: bool = True) -> None:
@@ -464,19 +459,24 @@ class Socket:
         if self._recv_parts:
             return self._next_part(copy)
         core = self._core
-        with core.lock:
-            msg = core.xrecv()
-        if msg is None:
-            msg = self._recv_slow(flags)
+        fast = core.fast_in
+        msg: Message | None
+        if fast:
+            msg = fast.popleft()
+        else:
+            with core.lock:
+                msg = core.xrecv()
+            if msg is None:
+                msg = self._recv_slow(flags)
         if type(msg) is bytes:
             if self._rcvmore:
-                object.__setattr__(self, "_rcvmore", False)
+                self._rcvmore = False
             return msg if copy else self._frame(msg, False)
         if type(msg) is list:
             self._recv_parts.extend(msg)
             return self._next_part(copy)
         if self._rcvmore:
-            object.__setattr__(self, "_rcvmore", False)
+            self._rcvmore = False
         return bytes(msg) if copy else self._frame(msg, False)  # type: ignore[arg-type]
 
     def _recv_slow(self, flags: int) -> Message:
@@ -494,7 +494,7 @@ class Socket:
     def _next_part(self, copy: bool) -> Any:
         part = self._recv_parts.popleft()
         more = bool(self._recv_parts)
-        object.__setattr__(self, "_rcvmore", more)
+        self._rcvmore = more
         if copy:
             return part if type(part) is bytes else bytes(part)
         return self._frame(part, more)
@@ -646,13 +646,38 @@ class Socket:
             events |= POLLOUT
         return events
 
+    # -- used by Poller ------------------------------------------------------
+
+    def _events_locked_safe(self, flags: int) -> int:
+        """Ready events, or 0 on a closed socket."""
+        if self._closed:
+            return 0
+        with self._core.lock:
+            return self._events_locked(flags)
+
+    def _park_for_poller(self, poller: Any) -> None:
+        core = self._core
+        with core.lock:
+            core.parked = True
+            core.reader_parked = True
+            poller.register(core.waker.fd, select.POLLIN)
+            for fd, mask in core.poll_fds(POLLIN):
+                poller.register(fd, mask)
+
+    def _unpark_poller(self) -> None:
+        core = self._core
+        with core.lock:
+            core.parked = core.reader_parked = False
+            core.waker.clear()
+
     # -- closing -------------------------------------------------------------
 
     def close(self, linger: int | None = None) -> None:
         """Close the socket; queued messages are delivered for up to LINGER ms."""
         if self._closed:
             return
-        object.__setattr__(self, "_closed", True)
+        self._closed = True
+        self._recv_parts.clear()
         core = self._core
         linger_ms = core.options.linger if linger is None else int(linger)
         with core.lock:
@@ -662,6 +687,7 @@ class Socket:
             pipes = list(core.pipes)
             for pipe in pipes:
                 core.detach(pipe)
+            core.fast_in = None
             core.wake()
         for listener in self._listeners.values():
             listener.close()
@@ -790,33 +816,25 @@ def _option_name(option: int) -> str:
 __all__ = ["Socket"]
 
 
-def _poller_support() -> None:
-    """Helpers the Poller uses to wait on several sockets at once."""
+def _option_property(option: int) -> property:
+    def getter(self: Socket) -> Any:
+        return self.getsockopt(option)
 
-    def events_locked_safe(self: Socket, flags: int) -> int:
-        if self._closed:
-            return 0
-        with self._core.lock:
-            return self._events_locked(flags)
+    def setter(self: Socket, value: Any) -> None:
+        self.setsockopt(option, value)
 
-    def park_for_poller(self: Socket, poller: Any) -> None:
-        core = self._core
-        with core.lock:
-            core.parked = True
-            core.reader_parked = True
-            poller.register(core.waker.fd, select.POLLIN)
-            for fd, mask in core.poll_fds(POLLIN):
-                poller.register(fd, mask)
-
-    def unpark(self: Socket) -> None:
-        core = self._core
-        with core.lock:
-            core.parked = core.reader_parked = False
-            core.waker.clear()
-
-    Socket._events_locked_safe = events_locked_safe  # type: ignore[attr-defined]
-    Socket._park_for_poller = park_for_poller  # type: ignore[attr-defined]
-    Socket._unpark = unpark  # type: ignore[attr-defined]
+    return property(getter, setter, doc=f"The {SocketOption(option).name} option.")
 
 
-_poller_support()
+def _install_option_properties() -> None:
+    """``sock.linger = 0``, ``sock.rcvtimeo``...: pyzmq's attribute access to options.
+
+    Generated properties rather than ``__getattr__``: a class with
+    ``__getattr__`` pays for it on every attribute access of the hot path.
+    """
+    for name, option in _OPTION_NAMES.items():
+        if name not in Socket.__dict__:
+            setattr(Socket, name, _option_property(option))
+
+
+_install_option_properties()

@@ -42,7 +42,7 @@ log = logging.getLogger("zeropipe")
 
 #: How long a tail may wait before this thread writes it (seconds).
 TAIL_DELAY = 0.0002
-#: A tail never waits longer than this while the caller keeps adding to it.
+#: While the caller keeps sending, look at its tail at most this often.
 TAIL_MAX_DELAY = 0.001
 #: A socket whose caller has not read for this long is read by this thread.
 IDLE_READ_DELAY = 0.05
@@ -89,7 +89,7 @@ class Reactor:
         self._writers: dict[int, Callback] = {}
         self._owners: set[Any] = set()
         self._lingering: set[Any] = set()
-        self._tails: dict[StreamPipe, int] = {}
+        self._tails: dict[StreamPipe, tuple[float, float, tuple[int, int]]] = {}
         self.parked = False
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -248,34 +248,33 @@ class Reactor:
         return max(0.0, timers[0][0] - now) if timers else 1.0
 
     def _run_tails(self, now: float) -> float:
-        """Write tails the caller stopped adding to, or that waited too long.
+        """Write the tails of callers that stopped sending.
 
-        The caller stamps ``armed_at`` when its output goes from empty to
-        non-empty. A tail is written once it is ``TAIL_DELAY`` old and stopped
-        growing, and never later than ``TAIL_MAX_DELAY``; but this thread needs
-        the GIL, so a caller computing in Python delays it by up to a switch
-        interval.
+        A caller arms a pipe once per burst (its output went from empty to
+        non-empty shortly after a write). While it keeps sending it writes its
+        own batches (by size, or by age every 64 messages), so this thread
+        only watches its message count, backing off from ``TAIL_DELAY`` to
+        ``TAIL_MAX_DELAY``; once the count stops moving, it writes the tail.
         """
         tails = self._tails
         if self._flushes:
             new = self._flushes[:]
             del self._flushes[: len(new)]
             for pipe in new:
-                tails.setdefault(pipe, 1)  # armed when its first message was queued
-        if not tails:
-            return 1.0
-        timeout = TAIL_DELAY
-        for pipe, seen in list(tails.items()):
-            count = pipe.out_msgs
-            age = now - pipe.armed_at
-            if count and age < TAIL_DELAY:
-                timeout = min(timeout, TAIL_DELAY - age)
+                if pipe not in tails:
+                    tails[pipe] = (pipe.armed_at + TAIL_DELAY, TAIL_DELAY, (pipe.writes, 1))
+        timeout = 1.0
+        for pipe, (due, interval, seen) in list(tails.items()):
+            if now < due:
+                timeout = min(timeout, due - now)
                 continue
-            if not count or age >= TAIL_MAX_DELAY or count == seen:
+            state = (pipe.writes, pipe.out_msgs)
+            if (state == seen or not state[1]) and pipe.flush_tail():
                 del tails[pipe]
-                pipe.flush_tail()
-            else:
-                tails[pipe] = count
+                continue
+            interval = min(interval * 2, TAIL_MAX_DELAY)
+            tails[pipe] = (now + interval, interval, state)
+            timeout = min(timeout, interval)
         return timeout
 
     def _idle_readers(self, now: float) -> tuple[dict[int, Callback], float]:

@@ -54,6 +54,8 @@ READ_CHUNK = 65536
 BATCH_BYTES = 65536
 #: A connection that wrote nothing for this long writes a new message at once.
 IDLE_WRITE = 0.00005
+#: An active caller writes its batch itself once the batch is this old.
+TAIL_AGE = 0.0002
 IOV_MAX = 1024
 
 _monotonic = time.monotonic
@@ -115,6 +117,10 @@ class StreamPipe(Pipe):
         self.last_recv = _monotonic()
         self.flush_armed = False
         self.armed_at = 0.0
+        #: Writes so far: with ``out_msgs`` it tells the reactor whether the
+        #: caller is still adding to (or writing) its batch.
+        self.writes = 0
+        self.batch_at = 0.0
         self.watching_write = False
         self.attached = False
         self.alive = True
@@ -216,17 +222,21 @@ class StreamPipe(Pipe):
             self.out_bytes += encode_frames(out, frames)
             if any(len(f) >= LARGE_FRAME for f in frames):
                 self.out_large = True
-        self.out_msgs += 1
+        count = self.out_msgs = self.out_msgs + 1
         if self.out_bytes >= BATCH_BYTES:
             self.flush()
-        elif was_empty and not self.flush_armed:
-            now = _monotonic()
-            if now - self.last_write > IDLE_WRITE:
+        elif was_empty:
+            now = self.batch_at = _monotonic()
+            if self.flush_armed:
+                pass
+            elif now - self.last_write > IDLE_WRITE:
                 self.flush()
             else:
                 self.flush_armed = True
                 self.armed_at = now
                 self.reactor.request_flush(self)
+        elif not count & 63 and _monotonic() - self.batch_at > TAIL_AGE:
+            self.flush()
         return True
 
     def flush(self) -> bool:
@@ -250,6 +260,7 @@ class StreamPipe(Pipe):
                 return False
             if n:
                 self.last_write = _monotonic()
+                self.writes += 1
                 self._consume(n)
             if out and n == 0:
                 self._watch_writable()
@@ -293,12 +304,22 @@ class StreamPipe(Pipe):
             if drained and self._linger_deadline is not None:
                 self._finalize("closed")
 
-    def flush_tail(self) -> None:
-        """Reactor thread: write what the caller left behind."""
-        with self.owner.lock:
+    def flush_tail(self) -> bool:
+        """Reactor thread: write what the caller left behind.
+
+        Returns False, having done nothing, when the caller holds the lock:
+        it is active and will write its batch itself.
+        """
+        lock = self.owner.lock
+        if not lock.acquire(blocking=False):
+            return False
+        try:
             self.flush_armed = False
             if self.out and self.alive and not self.watching_write:
                 self.flush()
+        finally:
+            lock.release()
+        return True
 
     def _queue_control(self) -> None:
         data = self.conn.data_to_send()
@@ -487,5 +508,5 @@ def peer_description(sock: socket.socket) -> str:
     except OSError:
         return "?"
     if isinstance(addr, tuple):
-        return f"{addr[0]}:{addr[1]}"
+        return str(addr[0])  # libzmq's Peer-Address is the IP alone
     return str(addr) or "ipc"
