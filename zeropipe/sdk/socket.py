@@ -349,10 +349,16 @@ class Socket:
         group: str | None = None,
     ) -> None:
         """Queue one message part; with SNDMORE, more parts follow."""
-        if self._closed:
-            self._check_open()
         if type(data) is not bytes:
             data = _as_buffer(data, copy)
+        if not flags and not self._send_parts:
+            core = self._core
+            with core.lock:
+                sent = core.xsend(data)
+            if not sent:
+                self._send_blocking(data, flags)
+            return
+        self._check_open()
         if flags & SNDMORE:
             self._send_parts.append(data)
             return
@@ -682,11 +688,11 @@ class Socket:
         linger_ms = core.options.linger if linger is None else int(linger)
         with core.lock:
             core.closed = True
-            # The hot paths call these without checking ``closed``: make them refuse.
-            core.xrecv = core.xsend = _closed_operation  # type: ignore[method-assign, assignment]
             pipes = list(core.pipes)
             for pipe in pipes:
                 core.detach(pipe)
+            # The hot paths call these without checking ``closed``: make them refuse.
+            core.xrecv = core.xsend = _closed_operation  # type: ignore[method-assign, assignment]
             core.fast_in = None
             core.wake()
         for listener in self._listeners.values():

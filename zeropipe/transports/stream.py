@@ -38,7 +38,6 @@ from zeropipe.protocol import (
     Ping,
     RemoteProtocolError,
     encode_frames,
-    frame_header,
 )
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.pipe import Pipe, PipeOwner
@@ -198,32 +197,19 @@ class StreamPipe(Pipe):
     # -- sending (owner's lock held) -----------------------------------------
 
     def write(self, msg: Message) -> bool:
-        if self.out_msgs >= self.hwm:
+        if self.out_msgs >= self.hwm:  # also true once the connection is lost (hwm -1)
             self.flush()
             if self.out_msgs >= self.hwm or not self.alive:
                 return False
-        elif not self.alive:
-            return False
         out = self.out
         was_empty = not out
-        if type(msg) is bytes:
-            size = len(msg)
-            if size < 256:
-                out.append(SHORT_HEADER[size])
-                self.out_bytes += size + 2
-            else:
-                out.append(frame_header(size))
-                self.out_bytes += size + 9
-                if size >= LARGE_FRAME:
-                    self.out_large = True
-            out.append(msg)
+        if type(msg) is bytes and len(msg) < 256:
+            out += SHORT_HEADER[len(msg)], msg
+            nbytes = self.out_bytes = self.out_bytes + len(msg) + 2
         else:
-            frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
-            self.out_bytes += encode_frames(out, frames)
-            if any(len(f) >= LARGE_FRAME for f in frames):
-                self.out_large = True
+            nbytes = self.out_bytes = self.out_bytes + self._encode(out, msg)
         count = self.out_msgs = self.out_msgs + 1
-        if self.out_bytes >= BATCH_BYTES:
+        if nbytes >= BATCH_BYTES:
             self.flush()
         elif was_empty:
             now = self.batch_at = _monotonic()
@@ -238,6 +224,12 @@ class StreamPipe(Pipe):
         elif not count & 63 and _monotonic() - self.batch_at > TAIL_AGE:
             self.flush()
         return True
+
+    def _encode(self, out: list[Buffer], msg: Message) -> int:
+        frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
+        if any(len(f) >= LARGE_FRAME for f in frames):
+            self.out_large = True
+        return encode_frames(out, frames)
 
     def flush(self) -> bool:
         """Write as much queued output as the kernel takes; True when drained."""
@@ -432,6 +424,7 @@ class StreamPipe(Pipe):
         if not self.alive:
             return
         self.alive = False
+        self.hwm = -1
         self.close_reason = reason
         self.out.clear()
         self.out_bytes = self.out_msgs = 0
