@@ -38,6 +38,7 @@ from zeropipe.protocol import (
     Ping,
     RemoteProtocolError,
     encode_frames,
+    frame_header,
 )
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.pipe import Pipe, PipeOwner
@@ -58,6 +59,8 @@ TAIL_AGE = 0.0002
 IOV_MAX = 1024
 
 _monotonic = time.monotonic
+#: Headers of single long frames below LARGE_FRAME, by size (at most 65,280 of them).
+_LONG_HEADERS: dict[int, bytes] = {}
 
 
 def _physical_memory() -> int:
@@ -206,6 +209,13 @@ class StreamPipe(Pipe):
         if type(msg) is bytes and len(msg) < 256:
             out += SHORT_HEADER[len(msg)], msg
             nbytes = self.out_bytes = self.out_bytes + len(msg) + 2
+        elif type(msg) is bytes and len(msg) < LARGE_FRAME:
+            size = len(msg)
+            header = _LONG_HEADERS.get(size)
+            if header is None:
+                header = _LONG_HEADERS[size] = frame_header(size)
+            out += header, msg
+            nbytes = self.out_bytes = self.out_bytes + size + 9
         else:
             nbytes = self.out_bytes = self.out_bytes + self._encode(out, msg)
         count = self.out_msgs = self.out_msgs + 1
@@ -239,7 +249,8 @@ class StreamPipe(Pipe):
             if not self.alive:
                 return False
             try:
-                if self.out_large and len(out) > 1:
+                if len(out) > 1 and (self.out_large or len(out) <= IOV_MAX):
+                    # Gather: no copy in user space (large bodies, or few chunks).
                     n = sock.sendmsg(out[:IOV_MAX])
                 else:
                     if len(out) > 1:
