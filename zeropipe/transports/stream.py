@@ -55,7 +55,7 @@ BATCH_BYTES = 65536
 #: A connection that wrote nothing for this long writes a new message at once.
 IDLE_WRITE = 0.00005
 #: An active caller writes its batch itself once the batch is this old.
-TAIL_AGE = 0.0002
+TAIL_AGE = 0.0005
 IOV_MAX = 1024
 
 _monotonic = time.monotonic
@@ -206,15 +206,15 @@ class StreamPipe(Pipe):
                 return False
         out = self.out
         was_empty = not out
-        if type(msg) is bytes and len(msg) < 256:
-            out += SHORT_HEADER[len(msg)], msg
-            nbytes = self.out_bytes = self.out_bytes + len(msg) + 2
-        elif type(msg) is bytes and len(msg) < LARGE_FRAME:
-            size = len(msg)
+        size = len(msg) if type(msg) is bytes else LARGE_FRAME
+        if size < 256:
+            out += SHORT_HEADER[size], msg  # type: ignore[arg-type]  # msg is bytes here
+            nbytes = self.out_bytes = self.out_bytes + size + 2
+        elif size < LARGE_FRAME:
             header = _LONG_HEADERS.get(size)
             if header is None:
                 header = _LONG_HEADERS[size] = frame_header(size)
-            out += header, msg
+            out += header, msg  # type: ignore[arg-type]  # msg is bytes here
             nbytes = self.out_bytes = self.out_bytes + size + 9
         else:
             nbytes = self.out_bytes = self.out_bytes + self._encode(out, msg)

@@ -1,0 +1,5 @@
+"""``python -m zeropipe.cli``."""
+
+from zeropipe.cli.main import main
+
+raise SystemExit(main())
