@@ -269,7 +269,9 @@ class Reactor:
                 timeout = min(timeout, due - now)
                 continue
             state = (pipe.writes, pipe.out_msgs)
-            if (state == seen or not state[1]) and pipe.flush_tail():
+            # Unchanged since the last look: the caller has gone; write its tail. While it
+            # is active it stays armed (no wake-ups from it) and this look costs no lock.
+            if state == seen and pipe.flush_tail():
                 del tails[pipe]
                 continue
             interval = min(interval * 2, TAIL_MAX_DELAY)
