@@ -55,7 +55,7 @@ BATCH_BYTES = 65536
 #: A connection that wrote nothing for this long writes a new message at once.
 IDLE_WRITE = 0.00005
 #: An active caller writes its batch itself once the batch is this old.
-TAIL_AGE = 0.0005
+TAIL_AGE = 0.001
 IOV_MAX = 1024
 
 _monotonic = time.monotonic
