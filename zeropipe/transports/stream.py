@@ -54,6 +54,8 @@ READ_CHUNK = 65536
 BATCH_BYTES = 65536
 #: A connection that wrote nothing for this long writes a new message at once.
 IDLE_WRITE = 0.00005
+#: After a pause, this many more messages are written at once, one by one.
+EAGER_WRITES = 4
 #: An active caller writes its batch itself once the batch is this old.
 TAIL_AGE = 0.001
 IOV_MAX = 1024
@@ -123,6 +125,7 @@ class StreamPipe(Pipe):
         #: caller is still adding to (or writing) its batch.
         self.writes = 0
         self.batch_at = 0.0
+        self.eager = 0
         self.watching_write = False
         self.attached = False
         self.alive = True
@@ -226,6 +229,12 @@ class StreamPipe(Pipe):
             if self.flush_armed:
                 pass
             elif now - self.last_write > IDLE_WRITE:
+                self.eager = EAGER_WRITES
+                self.flush()
+            elif self.eager:
+                # The first messages of a burst that follows a pause go out at once:
+                # they must not wait for the reactor (and the GIL) if the caller then computes.
+                self.eager -= 1
                 self.flush()
             else:
                 self.flush_armed = True
