@@ -942,7 +942,29 @@ def _recv_into(conn: Connection, source: bytes, chunk: int) -> bytes:
     return source[pos:]
 
 
-@pytest.mark.parametrize("size", [LARGE_FRAME, 200_000, 3 * MiB + 5])
+@pytest.mark.parametrize("size", [LARGE_FRAME, 200_000])
+def test_medium_large_frame_via_read_hint(size: int) -> None:
+    """Below EAGER_ALLOC_LIMIT a large body is read as bytes pieces, sized by read_hint()."""
+    body = _blob(size)
+    data = message(body)
+    conn = ready_server()
+    assert conn.read_hint() == 0
+    conn.receive_data(data[:100])
+    assert conn.want_buffer() == 0  # no buffer of its own: read it as bytes
+    assert conn.read_hint() == len(data) - 100
+    left = data[100:]
+    while left:
+        take = min(conn.read_hint(), 70_000)
+        conn.receive_data(left[:take])
+        left = left[take:]
+    assert messages(conn) == [body]
+    assert conn.read_hint() == 9  # next: only a header, so another large body needs no copy
+    conn.receive_data(message(b"small"))
+    assert messages(conn) == [b"small"]
+    assert conn.read_hint() == 0
+
+
+@pytest.mark.parametrize("size", [3 * MiB + 5])
 def test_large_frame_via_get_buffer(size: int) -> None:
     body = _blob(size)
     data = message(body)

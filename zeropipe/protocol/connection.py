@@ -179,7 +179,10 @@ class Connection:
         self._rest = b""
         self._parts: list[Buffer] = []
         self._parts_size = 0
-        self._large: bytearray | None = None
+        # A large frame in progress: a buffer of its own (>= EAGER_ALLOC_LIMIT, filled by
+        # recv_into) or the pieces received so far (smaller ones, joined at the end).
+        self._large: bytearray | list[bytes] | None = None
+        self._after_large = False
         self._large_size = 0
         self._large_filled = 0
         self._large_flags = 0
@@ -235,6 +238,7 @@ class Connection:
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes received from the peer."""
+        self._after_large = False
         try:
             if (
                 self.state is ConnectionState.READY
@@ -411,21 +415,45 @@ class Connection:
             raise RemoteProtocolError(f"message larger than MAXMSGSIZE ({limit} bytes)")
 
     def _begin_large(self, flags: int, size: int, head: bytes) -> None:
-        self._large = bytearray(min(size, EAGER_ALLOC_LIMIT))
         self._large_size = size
         self._large_flags = flags
-        self._large[: len(head)] = head
         self._large_filled = len(head)
+        if size < EAGER_ALLOC_LIMIT:
+            self._large = [head] if head else []
+            return
+        buf = self._large = bytearray(min(size, EAGER_ALLOC_LIMIT))
+        buf[: len(head)] = head
 
     def want_buffer(self) -> int:
-        """Bytes still missing from the large frame being received (0 if none)."""
-        return self._large_size - self._large_filled if self._large is not None else 0
+        """Bytes still missing from a large frame that has a buffer of its own (else 0).
+
+        Such a frame (at least ``EAGER_ALLOC_LIMIT`` bytes) is best read with
+        ``recv_into(get_buffer())`` followed by :meth:`buffer_updated`.
+        """
+        if type(self._large) is not bytearray:
+            return 0
+        return self._large_size - self._large_filled
+
+    def read_hint(self) -> int:
+        """How many bytes the next read should ask for; 0 means "a normal chunk".
+
+        Inside a smaller large frame it is what the frame still lacks, so the
+        body arrives as one ``bytes`` with no copy; right after a large frame it
+        is the size of a long header, so the next large body can be read the
+        same way instead of being copied out of a chunk.
+        """
+        large = self._large
+        if type(large) is list:
+            return self._large_size - self._large_filled
+        if self._after_large and large is None and not self._rest:
+            return 9
+        return 0
 
     def get_buffer(self) -> memoryview:
         """The unfilled part of the large frame's buffer, to ``recv_into``."""
         buf = self._large
-        if buf is None:
-            raise LocalProtocolError("no large frame is being received")
+        if type(buf) is not bytearray:
+            raise LocalProtocolError("no large frame with a buffer is being received")
         if self._large_filled == len(buf):
             buf.extend(bytes(min(len(buf), self._large_size - len(buf))))
         return memoryview(buf)[self._large_filled :]
@@ -435,8 +463,20 @@ class Connection:
         self._large_filled += nbytes
         if self._large_filled >= self._large_size:
             self._finish_large()
+            self._after_large = True
 
     def _fill_large(self, data: bytes) -> bytes:
+        pieces = self._large
+        if type(pieces) is list:
+            need = self._large_size - self._large_filled
+            piece = data if len(data) <= need else data[:need]
+            pieces.append(piece)
+            self._large_filled += len(piece)
+            rest = data[need:] if len(data) > need else b""
+            if self._large_filled >= self._large_size:
+                self._finish_large()
+                self._after_large = not rest
+            return rest
         while data and self._large is not None:
             view = self.get_buffer()
             n = min(len(view), len(data))
@@ -447,7 +487,12 @@ class Connection:
         return data
 
     def _finish_large(self) -> None:
-        body, flags = self._large, self._large_flags
+        large, flags = self._large, self._large_flags
+        body: Buffer | None = None
+        if isinstance(large, list):
+            body = large[0] if len(large) == 1 else b"".join(large)
+        elif large is not None:
+            body = large
         self._large = None
         self._large_size = self._large_filled = 0
         assert body is not None

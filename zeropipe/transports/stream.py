@@ -402,7 +402,7 @@ class StreamPipe(Pipe):
                 if n:
                     conn.buffer_updated(n)
             else:
-                data = self.sock.recv(READ_CHUNK)
+                data = self.sock.recv(conn.read_hint() or READ_CHUNK)
                 n = len(data)
                 if n:
                     conn.receive_data(data)
