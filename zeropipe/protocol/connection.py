@@ -463,7 +463,6 @@ class Connection:
         self._large_filled += nbytes
         if self._large_filled >= self._large_size:
             self._finish_large()
-            self._after_large = True
 
     def _fill_large(self, data: bytes) -> bytes:
         pieces = self._large
