@@ -21,7 +21,6 @@ watching it, so no wake-up can be consumed without being seen by all of them.
 from __future__ import annotations
 
 import asyncio
-import errno
 import json
 import pickle
 import select
@@ -29,7 +28,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
-from zeropipe.errors import Again, ContextTerminated, ZMQError
+from zeropipe.errors import Again, ContextTerminated
 from zeropipe.protocol import Message
 from zeropipe.sdk import context as _context
 from zeropipe.sdk import poll as _poll
@@ -344,14 +343,7 @@ class Socket(_socket.Socket):
         **kwargs: Any,
     ) -> None:
         """Send a whole multipart message, atomically."""
-        self._check_open()
-        parts = [p if type(p) is bytes else _as_buffer(p, copy) for p in msg_parts]
-        if not parts:
-            raise ZMQError(errno.EINVAL, "cannot send an empty multipart message")
-        if self._send_parts:
-            parts = self._send_parts + parts
-            object.__setattr__(self, "_send_parts", [])
-        await self._asend(parts if len(parts) > 1 else parts[0], flags)
+        await self._asend(self._multipart(msg_parts, copy), flags)
 
     async def send_many(  # type: ignore[override]
         self, messages: Iterable[Any], flags: int = 0, copy: bool = True

@@ -400,6 +400,10 @@ class Socket:
         **kwargs: Any,
     ) -> None:
         """Send a whole multipart message, atomically."""
+        self._send_message(self._multipart(msg_parts, copy), flags)
+
+    def _multipart(self, msg_parts: Sequence[Any], copy: bool) -> Message:
+        """One message from the parts given (after any SNDMORE parts already queued)."""
         self._check_open()
         parts = [p if type(p) is bytes else _as_buffer(p, copy) for p in msg_parts]
         if not parts:
@@ -407,7 +411,7 @@ class Socket:
         if self._send_parts:
             parts = self._send_parts + parts
             self._send_parts = []
-        self._send_message(parts if len(parts) > 1 else parts[0], flags)
+        return parts if len(parts) > 1 else parts[0]
 
     def send_many(self, messages: Iterable[Any], flags: int = 0, copy: bool = True) -> None:
         """Send many messages under one lock: each item is a bytes-like or a list of parts.
