@@ -36,6 +36,8 @@ class SocketCore:
     """State and routing of one socket, without any user-facing API."""
 
     socket_type: SocketType
+    #: True for patterns that consume what peers send as control data (PUB).
+    absorbs_input = False
 
     def __init__(self, options: Options) -> None:
         self.lock = threading.Lock()
@@ -67,6 +69,9 @@ class SocketCore:
 
     def on_pipe_event(self, pipe: Pipe, event: Any) -> None:
         """Control events are ignored unless a pattern wants them."""
+
+    def absorb(self, pipe: Pipe) -> None:
+        """Consume the messages a pipe received (patterns with ``absorbs_input``)."""
 
     def wake(self) -> None:
         if self.parked:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from zeropipe.errors import Again, ContextTerminated, ZMQBindError, ZMQError
-from zeropipe.patterns import CORES, SocketCore
+from zeropipe.patterns import CORES, SocketCore, SubCore
 from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
 from zeropipe.sdk.constants import (
@@ -159,6 +159,9 @@ class Socket:
             self.setsockopt(SocketOption.SNDHWM, value)
             self.setsockopt(SocketOption.RCVHWM, value)
             return
+        if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
+            self._set_subscription(option == SocketOption.SUBSCRIBE, value)
+            return
         if option in READ_ONLY_OPTIONS:
             raise ZMQError(errno.EINVAL, f"option {SocketOption(option).name} is read-only")
         spec = SOCKET_OPTIONS.get(option)
@@ -194,6 +197,26 @@ class Socket:
 
     set = setsockopt
     get = getsockopt
+
+    def subscribe(self, topic: str | bytes) -> None:
+        """Subscribe a SUB socket to messages starting with ``topic`` (str is UTF-8)."""
+        self.setsockopt(SocketOption.SUBSCRIBE, topic)
+
+    def unsubscribe(self, topic: str | bytes) -> None:
+        """Cancel one earlier ``subscribe(topic)``."""
+        self.setsockopt(SocketOption.UNSUBSCRIBE, topic)
+
+    def _set_subscription(self, add: bool, topic: Any) -> None:
+        core = self._core
+        if not isinstance(core, SubCore):
+            name = "SUBSCRIBE" if add else "UNSUBSCRIBE"
+            raise ZMQError(errno.EINVAL, f"{name} is for SUB sockets, not {core.socket_type.name}")
+        raw = topic.encode("utf-8") if isinstance(topic, str) else bytes(topic)
+        with core.lock:
+            if add:
+                core.subscribe(raw)
+            else:
+                core.unsubscribe(raw)
 
     def set_hwm(self, value: int) -> None:
         """Set both SNDHWM and RCVHWM."""

@@ -29,6 +29,7 @@ class PipeOwner(Protocol):
     socket_type: SocketType
     closed: bool
     parked: bool
+    absorbs_input: bool
 
     def attach(self, pipe: Pipe) -> bool:
         """Offer a ready pipe; False refuses it (it will be closed)."""
@@ -41,6 +42,9 @@ class PipeOwner(Protocol):
 
     def wake(self) -> None:
         """Wake a thread parked on this socket."""
+
+    def absorb(self, pipe: Pipe) -> None:
+        """Consume what ``pipe`` received (only when ``absorbs_input``)."""
 
 
 class Pipe:

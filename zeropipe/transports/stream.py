@@ -361,7 +361,21 @@ class StreamPipe(Pipe):
         if conn.has_data_to_send:
             self._queue_control()
         self._dispatch_events()
+        if self.owner.absorbs_input:
+            self.owner.absorb(self)
         return True
+
+    @property
+    def peer_minor(self) -> int:
+        """The peer's ZMTP minor version (0 for a 3.0 peer)."""
+        greeting = self.conn.peer_greeting
+        return greeting.minor if greeting is not None else 0
+
+    def send_command(self, name: bytes, data: bytes = b"") -> None:
+        """Queue a command after the messages already queued (owner's lock held)."""
+        if self.alive:
+            self.conn.send_command(name, data)
+            self._queue_control()
 
     def _dispatch_events(self) -> None:
         conn = self.conn

@@ -1,0 +1,83 @@
+"""SUB: receives the messages that match its subscriptions (RFC 29).
+
+Subscriptions are counted locally and sent to every publisher: as SUBSCRIBE /
+CANCEL commands to ZMTP 3.1 peers, as ``\\x01topic``/``\\x00topic`` messages to
+ZMTP 3.0 peers and inproc publishers, and again to each publisher that
+(re)connects. Messages are filtered here too, since a 3.0 publisher or one
+that has not seen a CANCEL yet may send more than was asked for.
+"""
+
+from __future__ import annotations
+
+from zeropipe.patterns.base import SocketCore
+from zeropipe.patterns.fq import FairQueue
+from zeropipe.patterns.trie import Subscriptions
+from zeropipe.protocol import Message, SocketType
+from zeropipe.transports.options import Options
+from zeropipe.transports.pipe import Pipe
+from zeropipe.transports.stream import StreamPipe
+
+
+class SubCore(SocketCore):
+    socket_type = SocketType.SUB
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.fq = FairQueue()
+        self.subscriptions = Subscriptions(counted=True)
+        self._lookahead: Message | None = None
+
+    def on_attach(self, pipe: Pipe) -> None:
+        self.fq.attach(pipe)
+        for topic in self.subscriptions:
+            _send_subscription(pipe, topic, subscribe=True)
+
+    def on_detach(self, pipe: Pipe) -> None:
+        self.fq.detach(pipe)
+
+    def subscribe(self, topic: bytes) -> None:
+        self.subscriptions.add(topic)
+        for pipe in self.pipes:
+            _send_subscription(pipe, topic, subscribe=True)
+
+    def unsubscribe(self, topic: bytes) -> None:
+        if self.subscriptions.remove(topic):
+            for pipe in self.pipes:
+                _send_subscription(pipe, topic, subscribe=False)
+
+    def xrecv(self) -> Message | None:
+        msg = self._lookahead
+        if msg is not None:
+            self._lookahead = None
+            return msg
+        matches = self.subscriptions.matches
+        msg = self.fq.recv()
+        while msg is not None:
+            if matches(msg[0] if type(msg) is list else msg):  # type: ignore[arg-type]
+                return msg
+            msg = self.fq.recv()
+        return None
+
+    def xrecv_many(self, limit: int) -> list[Message]:
+        out: list[Message] = []
+        while len(out) < limit:
+            msg = self.xrecv()
+            if msg is None:
+                break
+            out.append(msg)
+        return out
+
+    def xhas_in(self) -> bool:
+        if self._lookahead is None:
+            self._lookahead = self.xrecv()
+        return self._lookahead is not None
+
+    def last_pipe(self) -> Pipe | None:
+        return self.fq.last_pipe
+
+
+def _send_subscription(pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
+    if type(pipe) is StreamPipe and pipe.peer_minor >= 1:
+        pipe.send_command(b"SUBSCRIBE" if subscribe else b"CANCEL", topic)
+    else:
+        pipe.write((b"\x01" if subscribe else b"\x00") + topic)
