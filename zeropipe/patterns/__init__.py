@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from zeropipe.patterns.base import SocketCore
+from zeropipe.patterns.dealer import DealerCore
 from zeropipe.patterns.pair import PairCore
 from zeropipe.patterns.pub import PubCore
 from zeropipe.patterns.pull import PullCore
 from zeropipe.patterns.push import PushCore
+from zeropipe.patterns.rep import RepCore
+from zeropipe.patterns.req import ReqCore
+from zeropipe.patterns.router import RouterCore
 from zeropipe.patterns.sub import SubCore
 from zeropipe.protocol import SocketType
 
@@ -16,6 +20,22 @@ CORES: dict[SocketType, type[SocketCore]] = {
     SocketType.PULL: PullCore,
     SocketType.PUB: PubCore,
     SocketType.SUB: SubCore,
+    SocketType.REQ: ReqCore,
+    SocketType.REP: RepCore,
+    SocketType.DEALER: DealerCore,
+    SocketType.ROUTER: RouterCore,
 }
 
-__all__ = ["CORES", "PairCore", "PubCore", "PullCore", "PushCore", "SocketCore", "SubCore"]
+__all__ = [
+    "CORES",
+    "DealerCore",
+    "PairCore",
+    "PubCore",
+    "PullCore",
+    "PushCore",
+    "RepCore",
+    "ReqCore",
+    "RouterCore",
+    "SocketCore",
+    "SubCore",
+]

@@ -12,6 +12,8 @@ class LoadBalancer:
     def __init__(self) -> None:
         self.pipes: list[Pipe] = []
         self._next = 0
+        #: The pipe the last message went to (REQ waits for its reply there).
+        self.last: Pipe | None = None
 
     def attach(self, pipe: Pipe) -> None:
         self.pipes.append(pipe)
@@ -28,11 +30,13 @@ class LoadBalancer:
         pipes = self.pipes
         count = len(pipes)
         if count == 1:
+            self.last = pipes[0]
             return pipes[0].write(msg)
         for _ in range(count):
             index = self._next % count
             self._next = index + 1
             if pipes[index].write(msg):
+                self.last = pipes[index]
                 return True
         return False
 

@@ -1,0 +1,91 @@
+"""ROUTER: addresses peers by routing id (RFC 28).
+
+Each received message is prefixed with the routing id of the peer it came
+from; a message sent starts with the routing id of the peer it goes to. A
+peer's id is the ``Identity`` it announced in its handshake (its
+``ROUTING_ID`` option) or, without one, 5 bytes made up here: a zero byte and
+a counter, as libzmq does. A message to an unknown peer, or to one at its
+high-water mark, is dropped. A second peer announcing an id already in use is
+refused.
+"""
+
+from __future__ import annotations
+
+import random
+
+from zeropipe.patterns.base import SocketCore
+from zeropipe.patterns.fq import FairQueue
+from zeropipe.protocol import Message, SocketType
+from zeropipe.protocol.frames import Buffer
+from zeropipe.transports.options import Options
+from zeropipe.transports.pipe import Pipe
+
+
+class RouterCore(SocketCore):
+    socket_type = SocketType.ROUTER
+
+    def __init__(self, options: Options) -> None:
+        super().__init__(options)
+        self.fq = FairQueue()
+        self.by_id: dict[bytes, Pipe] = {}
+        self.ids: dict[Pipe, bytes] = {}
+        self._next_id = random.getrandbits(32)
+        self.dropped = 0
+
+    def accept_pipe(self, pipe: Pipe) -> bool:
+        return not pipe.routing_id or pipe.routing_id not in self.by_id
+
+    def on_attach(self, pipe: Pipe) -> None:
+        routing_id = pipe.routing_id or self._make_id()
+        self.by_id[routing_id] = pipe
+        self.ids[pipe] = routing_id
+        self.fq.attach(pipe)
+
+    def _make_id(self) -> bytes:
+        while True:
+            self._next_id = (self._next_id + 1) & 0xFFFFFFFF
+            routing_id = b"\x00" + self._next_id.to_bytes(4, "big")
+            if routing_id not in self.by_id:
+                return routing_id
+
+    def on_detach(self, pipe: Pipe) -> None:
+        routing_id = self.ids.pop(pipe, None)
+        if routing_id is not None:
+            self.by_id.pop(routing_id, None)
+        self.fq.detach(pipe)
+
+    def xrecv(self) -> Message | None:
+        msg = self.fq.recv()
+        if msg is None:
+            return None
+        pipe = self.fq.last_pipe
+        routing_id = self.ids.get(pipe) if pipe is not None else None
+        if routing_id is None:  # a peer that left: its last messages keep their id
+            routing_id = pipe.routing_id if pipe is not None and pipe.routing_id else b""
+        if type(msg) is list:
+            return [routing_id, *msg]
+        return [routing_id, msg]  # type: ignore[list-item]
+
+    def xsend(self, msg: Message) -> bool:
+        if type(msg) is not list:
+            return True  # only a routing id, no body: nothing to send
+        frames: list[Buffer] = msg
+        pipe = self.by_id.get(bytes(frames[0]))
+        if pipe is None:
+            self.dropped += 1
+            return True
+        body = frames[1:]
+        if not body:
+            return True
+        if not pipe.write(body if len(body) > 1 else body[0]):
+            self.dropped += 1
+        return True
+
+    def xhas_in(self) -> bool:
+        return self.fq.has_in()
+
+    def xhas_out(self) -> bool:
+        return True
+
+    def last_pipe(self) -> Pipe | None:
+        return self.fq.last_pipe
