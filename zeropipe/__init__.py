@@ -1,7 +1,8 @@
 """zeropipe: broker-free messaging for Python, a pure-Python ZeroMQ.
 
 ``import zeropipe as zmq`` runs ordinary pyzmq code for the socket types
-implemented so far (PAIR, PUSH, PULL), over tcp://, ipc:// and inproc://.
+implemented so far (PAIR, PUSH/PULL, PUB/SUB, REQ/REP, DEALER/ROUTER), over
+tcp://, ipc:// and inproc://.
 """
 
 from __future__ import annotations
