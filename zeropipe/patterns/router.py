@@ -29,6 +29,8 @@ class RouterCore(SocketCore):
         self.fq = FairQueue()
         self.by_id: dict[bytes, Pipe] = {}
         self.ids: dict[Pipe, bytes] = {}
+        #: Ids of peers that left with messages still queued, until those are read.
+        self.leaving: dict[Pipe, bytes] = {}
         self._next_id = random.getrandbits(32)
         self.dropped = 0
 
@@ -52,6 +54,8 @@ class RouterCore(SocketCore):
         routing_id = self.ids.pop(pipe, None)
         if routing_id is not None:
             self.by_id.pop(routing_id, None)
+            if pipe.has_in():
+                self.leaving[pipe] = routing_id
         self.fq.detach(pipe)
 
     def xrecv(self) -> Message | None:
@@ -59,9 +63,12 @@ class RouterCore(SocketCore):
         if msg is None:
             return None
         pipe = self.fq.last_pipe
-        routing_id = self.ids.get(pipe) if pipe is not None else None
-        if routing_id is None:  # a peer that left: its last messages keep their id
-            routing_id = pipe.routing_id if pipe is not None and pipe.routing_id else b""
+        assert pipe is not None
+        routing_id = self.ids.get(pipe)
+        if routing_id is None:  # a peer that left: its last messages keep its id
+            routing_id = self.leaving.get(pipe, pipe.routing_id)
+            if not pipe.has_in():
+                self.leaving.pop(pipe, None)
         if type(msg) is list:
             return [routing_id, *msg]
         return [routing_id, msg]  # type: ignore[list-item]
