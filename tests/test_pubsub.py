@@ -30,10 +30,11 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pubsub_sync import END, collect, parse_sync, publish, sync, sync_message
 
 from zeropipe.protocol.commands import encode_metadata
 from zeropipe.protocol.frames import FLAG_COMMAND, FLAG_LONG, FLAG_MORE, encode_command
@@ -54,9 +55,6 @@ SETTLE_S = 0.3
 FLOOD = 100_000
 FLOOD_LIMIT_S = 3.0
 """100,000 sends to a SUB at its high-water mark must take well under SNDTIMEO (5 s)."""
-
-SYNC_MARK = b"\x00sync\x00"
-END = b"end"
 
 
 # --- sockets, contexts, endpoints ------------------------------------------------------
@@ -208,96 +206,6 @@ def net(transport: str) -> Iterator[Net]:
 
 
 # --- sync, publish, collect ------------------------------------------------------------
-
-
-def sync_message(topic: bytes, kind: bytes, pub_index: int) -> bytes:
-    """A probe or fence on ``topic`` from PUB number ``pub_index``."""
-    return topic + SYNC_MARK + kind + b":%d" % pub_index
-
-
-def parse_sync(frames: list[bytes]) -> tuple[bytes, bytes, int] | None:
-    """(topic, kind, pub index) of a probe or fence; None for any other message."""
-    if len(frames) != 1 or SYNC_MARK not in frames[0]:
-        return None
-    topic, _, tail = frames[0].rpartition(SYNC_MARK)
-    kind, _, index = tail.partition(b":")
-    return topic, kind, int(index)
-
-
-def sync(
-    pubs: Sequence[Any],
-    wants: Sequence[tuple[Any, Sequence[bytes]]],
-    timeout_s: float = SYNC_TIMEOUT_S,
-) -> None:
-    """Wait until each SUB in ``wants`` receives each of its topics from every PUB.
-
-    Phase 1 publishes a probe per topic per PUB in a loop until every SUB has seen each of
-    its topics from each PUB. Phase 2 publishes one fence per topic per PUB and reads every
-    SUB up to the fences it matches, so no probe is left in any queue. Any other message
-    meanwhile is a failure.
-    """
-    topics = sorted({topic for _, sub_topics in wants for topic in sub_topics})
-    indices = range(len(pubs))
-    probes_missing = [{(i, t) for i in indices for t in sub_topics} for _, sub_topics in wants]
-    fences_missing = [
-        {(i, t) for i in indices for t in topics if any(t.startswith(s) for s in sub_topics)}
-        for _, sub_topics in wants
-    ]
-    deadline = time.monotonic() + timeout_s
-    rounds = 0
-    while any(probes_missing):
-        if time.monotonic() > deadline:
-            pytest.fail(
-                f"subscriptions never took effect: after {rounds} rounds of probes, "
-                f"(pub, topic) still missing per SUB: {probes_missing}"
-            )
-        for i, pub in enumerate(pubs):
-            for topic in topics:
-                pub.send(sync_message(topic, b"probe", i))
-        rounds += 1
-        for (sub, _), missing in zip(wants, probes_missing, strict=True):
-            timeout = SYNC_POLL_MS
-            while sub.poll(timeout):
-                timeout = 0
-                frames = [bytes(f) for f in sub.recv_multipart()]
-                parsed = parse_sync(frames)
-                if parsed is None or parsed[1] != b"probe":
-                    pytest.fail(f"unexpected message while waiting for probes: {frames!r}")
-                missing.discard((parsed[2], parsed[0]))
-    for i, pub in enumerate(pubs):
-        for topic in topics:
-            pub.send(sync_message(topic, b"fence", i))
-    for (sub, _), fences in zip(wants, fences_missing, strict=True):
-        while fences:
-            if not sub.poll(TIMEOUT_MS):
-                pytest.fail(f"fences never arrived: (pub, topic) still missing {fences}")
-            frames = [bytes(f) for f in sub.recv_multipart()]
-            parsed = parse_sync(frames)
-            if parsed is None:
-                pytest.fail(f"unexpected message while waiting for fences: {frames!r}")
-            if parsed[1] == b"fence":
-                fences.discard((parsed[2], parsed[0]))
-
-
-def publish(pub: Any, messages: Sequence[Sequence[bytes]]) -> None:
-    """Single-frame messages through send(), multipart ones through send_multipart()."""
-    for frames in messages:
-        if len(frames) == 1:
-            pub.send(frames[0])
-        else:
-            pub.send_multipart(list(frames))
-
-
-def collect(sub: Any, end: bytes) -> list[list[bytes]]:
-    """Receive up to the single-frame message ``end``; return every message before it."""
-    got: list[list[bytes]] = []
-    while True:
-        if not sub.poll(TIMEOUT_MS):
-            pytest.fail(f"{end!r} never arrived; received before it: {got!r}")
-        frames = [bytes(f) for f in sub.recv_multipart()]
-        if frames == [end]:
-            return got
-        got.append(frames)
 
 
 def drain(sub: Any, quiet_ms: int = 200) -> list[list[bytes]]:
