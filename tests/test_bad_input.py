@@ -437,8 +437,8 @@ def test_new_connection_is_served_promptly_while_the_caller_is_away(
     """A peer attached just after the caller's last recv() must still be read by the reactor.
 
     The caller is not reading, so the reactor reads for it: a PING is answered and a
-    protocol error closes the connection within 0.5 s (libzmq: at once). The idle-read delay
-    is 50 ms, so this leaves plenty of margin.
+    protocol error closes the connection. (How soon the reactor looks again is checked
+    without a clock in tests/test_reactor.py.)
     """
     pull, address = harness.pull()
     with pytest.raises(zmq.Again):
@@ -446,7 +446,6 @@ def test_new_connection_is_served_promptly_while_the_caller_is_away(
     raw = harness.raw(address)
     raw.sendall(HANDSHAKE)
     assert read_until(raw, b"", lambda data: len(data) >= 64 + len(ready({"Socket-Type": b"PULL"})))
-    start = time.monotonic()
     if what == "ping":
         raw.sendall(encode_command(b"PING", b"\x00\x00ctx"))
         answered = read_until(raw, b"", lambda data: (b"PONG", b"ctx") in parse_commands(data))
@@ -455,5 +454,3 @@ def test_new_connection_is_served_promptly_while_the_caller_is_away(
         raw.sendall(long_header(2**64 - 1))
         closed, _ = wait_closed(raw, CLOSE_TIMEOUT_S)
         assert closed
-    elapsed = time.monotonic() - start
-    assert elapsed < 0.5, f"took {elapsed:.3f} s"

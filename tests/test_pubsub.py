@@ -53,7 +53,6 @@ SYNC_POLL_MS = 20
 SETTLE_S = 0.3
 """Lets messages already sent reach the SUB's queues before fair-queuing is observed."""
 FLOOD = 100_000
-FLOOD_LIMIT_S = 3.0
 """100,000 sends to a SUB at its high-water mark must take well under SNDTIMEO (5 s)."""
 
 
@@ -549,26 +548,22 @@ def test_pub_without_subscribers_drops_and_never_raises(net: Net, state: str) ->
         endpoint = net.bind(pub)
     if state == "sub-without-subscription":
         net.socket("SUB").connect(endpoint)
-    started = time.monotonic()
+    pub.sndtimeo = 0  # a send that would block raises Again at once: PUB must never do so
     for i in range(10_000):
         pub.send(b"x%d" % i, zmq.NOBLOCK)
         pub.send_multipart([b"y", b"%d" % i], zmq.NOBLOCK)
         pub.send(b"z")
-    assert time.monotonic() - started < FLOOD_LIMIT_S
 
 
 def test_pub_drops_at_hwm_instead_of_blocking(net: Net) -> None:
     """A SUB that never reads: 100,000 sends return at once; what arrives is in order."""
     pub, sub = pubsub(net, "pub", "bind-first", sndhwm=10, rcvhwm=10)
-    pub.sndtimeo = 100  # a send that blocks fails fast with Again instead of stalling
     sub.subscribe(b"")
     sync([pub], [(sub, [b""])])
+    pub.sndtimeo = 0  # a send that would block raises Again at once instead of stalling
     payload = b"." * 100  # 10 MB in all: more than the kernel buffers of a tcp connection
-    started = time.monotonic()
     for i in range(FLOOD):
         pub.send(b"%06d" % i + payload)
-    elapsed = time.monotonic() - started
-    assert elapsed < FLOOD_LIMIT_S, f"{FLOOD} sends took {elapsed:.2f} s"
 
     received = [int(frames[0][:6]) for frames in drain(sub)]
     assert received, "nothing arrived at all"

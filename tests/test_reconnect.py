@@ -1,8 +1,7 @@
-"""Reconnection: RECONNECT_IVL, RECONNECT_IVL_MAX backoff, and -1 (never)."""
+"""Reconnection over real sockets (the backoff schedule itself: tests/test_reactor.py)."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -13,51 +12,8 @@ import zeropipe as zp
 pytestmark = pytest.mark.timeout(20)
 
 
-def _count_connections(seconds: float, **options: int) -> int:
-    """Connect a PUSH to a listener that hangs up at once; count its attempts."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.05)
-    port = listener.getsockname()[1]
-    ctx = zp.Context()
-    count = 0
-    try:
-        push = ctx.socket(zp.PUSH)
-        for name, value in options.items():
-            setattr(push, name, value)
-        push.connect(f"tcp://127.0.0.1:{port}")
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                conn, _ = listener.accept()
-            except TimeoutError:
-                continue
-            count += 1
-            conn.close()
-    finally:
-        ctx.destroy(linger=0)
-        listener.close()
-    return count
-
-
-def test_reconnect_interval_without_backoff() -> None:
-    # 100 ms apart for 1.2 s: about 12 attempts (a refused handshake does not back off).
-    attempts = _count_connections(1.2, reconnect_ivl=100)
-    assert 8 <= attempts <= 16, attempts
-
-
-def test_reconnect_backoff_doubles_up_to_the_maximum() -> None:
-    # 50, 100, 200, 400, 400... ms: about 5 attempts in 1.2 s, against 24 without backoff.
-    attempts = _count_connections(1.2, reconnect_ivl=50, reconnect_ivl_max=400)
-    assert 3 <= attempts <= 7, attempts
-
-
-def test_reconnect_disabled() -> None:
-    attempts = _count_connections(0.8, reconnect_ivl=-1)
-    assert attempts == 1
-
-
-def test_backoff_resets_after_a_good_connection() -> None:
-    """After a handshake succeeded, a lost peer is retried at RECONNECT_IVL again."""
+def test_push_reconnects_to_a_restarted_peer_by_itself() -> None:
+    """A lost peer is reconnected without the caller (the schedule: tests/test_reactor.py)."""
     ctx = zp.Context()
     try:
         pull = ctx.socket(zp.PULL)
@@ -80,7 +36,6 @@ def test_backoff_resets_after_a_good_connection() -> None:
                 break
             except zp.ZMQError:
                 time.sleep(0.05)
-        started = time.monotonic()
         done = threading.Event()
 
         def send_when_connected() -> None:
@@ -90,6 +45,5 @@ def test_backoff_resets_after_a_good_connection() -> None:
         threading.Thread(target=send_when_connected, daemon=True).start()
         assert pull.recv() == b"two"
         assert done.wait(5)
-        assert time.monotonic() - started < 2.0
     finally:
         ctx.destroy(linger=0)
