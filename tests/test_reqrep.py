@@ -18,13 +18,13 @@ import itertools
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from deadlines import term_with_deadline
 
 IMPL = os.environ.get("ZP_IMPL", "zeropipe")
 zmq: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL])
@@ -55,25 +55,6 @@ with_binder = pytest.mark.parametrize("binder", ["client", "server"], ids=lambda
 
 
 # -- harness ---------------------------------------------------------------------------
-
-
-def term_with_deadline(ctx: Any, timeout: float = TERM_TIMEOUT_S) -> None:
-    """Terminate ``ctx`` in a helper thread; fail instead of hanging."""
-    errors: list[BaseException] = []
-
-    def term() -> None:
-        try:
-            ctx.term()
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=term, name="term", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise AssertionError(f"Context.term() still blocked after {timeout} s")
-    if errors:
-        raise errors[0]
 
 
 class Env:

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from deadlines import term_with_deadline
 
 IMPL = os.environ.get("ZP_IMPL", "zeropipe")
 zmq: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL])
@@ -66,27 +67,6 @@ def has_ipv6_loopback() -> bool:
     except OSError:
         return False
     return True
-
-
-def term_with_deadline(ctx: Any, timeout: float = TERM_TIMEOUT_S) -> float:
-    """Terminate ``ctx`` in a helper thread; fail instead of hanging. Returns the duration."""
-    errors: list[BaseException] = []
-
-    def term() -> None:
-        try:
-            ctx.term()
-        except BaseException as exc:
-            errors.append(exc)
-
-    started = time.monotonic()
-    thread = threading.Thread(target=term, name="term", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        raise AssertionError(f"Context.term() still blocked after {timeout} s")
-    if errors:
-        raise errors[0]
-    return time.monotonic() - started
 
 
 def cleanup_term(ctx: Any) -> None:
