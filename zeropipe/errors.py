@@ -71,12 +71,3 @@ class NotDone(ZMQBaseError):
 
 class ZMQBindError(ZMQBaseError):
     """``bind_to_random_port`` found no free port."""
-
-
-def error_for(errnum: int, msg: str | None = None) -> ZMQError:
-    """The most specific exception for ``errnum``."""
-    if errnum == _errno.EAGAIN:
-        return Again(errnum, msg)
-    if errnum == ETERM:
-        return ContextTerminated(errnum, msg)
-    return ZMQError(errnum, msg)

@@ -38,6 +38,7 @@ class SocketCore:
     socket_type: SocketType
     #: True for patterns that consume what peers send as control data (PUB).
     absorbs_input = False
+    input_pending = False
 
     def __init__(self, options: Options) -> None:
         self.lock = threading.Lock()
@@ -115,9 +116,6 @@ class SocketCore:
         self.fast_in = only.inq if type(only) is StreamPipe else None
 
     # -- I/O on the caller's thread ------------------------------------------
-
-    def stream_pipes(self) -> list[StreamPipe]:
-        return [p for p in self.pipes if type(p) is StreamPipe]
 
     def idle_pipes(self) -> list[StreamPipe]:
         """Pipes the reactor should read while nobody else does."""

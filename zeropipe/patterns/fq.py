@@ -78,15 +78,8 @@ class FairQueue:
             if msg is None:
                 break
             out.append(msg)
-            pipe = self.last_pipe
-            queue = getattr(pipe, "inq", None) or getattr(pipe, "inbound", None)
-            if queue is not None:
-                take = min(len(queue), limit - len(out))
-                if take == len(queue):
-                    out.extend(queue)
-                    queue.clear()
-                else:
-                    out.extend(queue.popleft() for _ in range(take))
+            assert self.last_pipe is not None
+            out.extend(self.last_pipe.read_many(limit - len(out)))
             if len(out) >= limit:
                 break
         return out

@@ -42,15 +42,4 @@ class LoadBalancer:
 
     def has_room(self) -> bool:
         """True when some pipe would accept a message now."""
-        return any(_has_room(p) for p in self.pipes)
-
-
-def _has_room(pipe: Pipe) -> bool:
-    hwm = getattr(pipe, "hwm", 0)
-    if hwm:
-        if pipe.out_msgs < hwm:  # type: ignore[attr-defined]
-            return True
-        pipe.flush()
-        return bool(pipe.out_msgs < hwm)  # type: ignore[attr-defined]
-    capacity = getattr(pipe, "capacity", 0)
-    return not capacity or len(pipe.outbound) < capacity  # type: ignore[attr-defined]
+        return any(p.has_room() for p in self.pipes)

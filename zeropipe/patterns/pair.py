@@ -51,13 +51,7 @@ class PairCore(SocketCore):
 
     def xhas_out(self) -> bool:
         peer = self.peer
-        if peer is None:
-            return False
-        hwm = getattr(peer, "hwm", 0)
-        if hwm:
-            return bool(peer.out_msgs < hwm or peer.flush())  # type: ignore[attr-defined]
-        capacity = getattr(peer, "capacity", 0)
-        return not capacity or len(peer.outbound) < capacity  # type: ignore[attr-defined]
+        return peer is not None and peer.has_room()
 
     def last_pipe(self) -> Pipe | None:
         return self.peer

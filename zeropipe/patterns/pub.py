@@ -2,7 +2,8 @@
 
 Filtering happens here, on the publisher's side. Subscriptions arrive as ZMTP
 3.1 SUBSCRIBE/CANCEL commands, or as ``\\x01topic``/``\\x00topic`` messages from
-ZMTP 3.0 peers and inproc subscribers. A PUB never blocks: a subscriber at its
+ZMTP 3.0 peers (absorbed as they are read) and inproc subscribers (which flag
+``input_pending``, so a send looks at the pipes only then). A PUB never blocks: a subscriber at its
 high-water mark misses messages.
 """
 
@@ -53,9 +54,11 @@ class PubCore(SocketCore):
             msg = pipe.read()
 
     def xsend(self, msg: Message) -> bool:
-        for pipe in self.pipes:
-            if pipe.has_in():
-                self.absorb(pipe)
+        if self.input_pending:  # an inproc subscriber queued (un)subscriptions
+            self.input_pending = False
+            for pipe in self.pipes:
+                if pipe.has_in():
+                    self.absorb(pipe)
         self.dist.send(msg)
         return True
 

@@ -356,7 +356,7 @@ class Socket:
         core = self._core
         with core.lock:
             for pipe in list(core.pipes):
-                if getattr(pipe, "listener", None) is listener:
+                if pipe.listener is listener:
                     core.detach(pipe)
                     pipe.close(0)
 

@@ -30,6 +30,8 @@ class PipeOwner(Protocol):
     closed: bool
     parked: bool
     absorbs_input: bool
+    #: Set by inproc peers that queued input for an ``absorbs_input`` owner.
+    input_pending: bool
 
     def attach(self, pipe: Pipe) -> bool:
         """Offer a ready pipe; False refuses it (it will be closed)."""
@@ -59,6 +61,8 @@ class Pipe:
     #: True for pipes backed by a file descriptor that a waiter may poll.
     pollable: bool = False
     fd: int = -1
+    #: The listener a bound stream pipe came from (unbind closes those), else None.
+    listener: object = None
 
     def write(self, msg: Message) -> bool:
         """Queue a whole message; False when the pipe is at its high-water mark."""
@@ -70,6 +74,14 @@ class Pipe:
 
     def has_in(self) -> bool:
         """True when :meth:`read` would return a message."""
+        raise NotImplementedError
+
+    def has_room(self) -> bool:
+        """True when :meth:`write` would accept a message now."""
+        raise NotImplementedError
+
+    def read_many(self, limit: int) -> list[Message]:
+        """Take up to ``limit`` queued messages at once."""
         raise NotImplementedError
 
     def flush(self) -> bool:
@@ -100,6 +112,8 @@ class InprocPipe(Pipe):
             return False
         out.append(msg)
         peer_owner = self.peer.owner
+        if peer_owner.absorbs_input:
+            peer_owner.input_pending = True
         if peer_owner.parked:
             peer_owner.wake()
         return True
@@ -117,6 +131,15 @@ class InprocPipe(Pipe):
     def has_in(self) -> bool:
         return bool(self.inbound)
 
+    def has_room(self) -> bool:
+        return self.alive and (not self.capacity or len(self.outbound) < self.capacity)
+
+    def read_many(self, limit: int) -> list[Message]:
+        msgs = take(self.inbound, limit)
+        if msgs and self.peer.owner.parked:
+            self.peer.owner.wake()
+        return msgs
+
     def close(self, linger_ms: int = 0) -> None:
         if not self.alive:
             return
@@ -125,6 +148,15 @@ class InprocPipe(Pipe):
         if peer.alive:
             peer.alive = False
             peer.owner.wake()
+
+
+def take(queue: deque[Message], limit: int) -> list[Message]:
+    """Pop up to ``limit`` messages from the front of ``queue``."""
+    if len(queue) <= limit:
+        msgs = list(queue)
+        queue.clear()
+        return msgs
+    return [queue.popleft() for _ in range(limit)]
 
 
 def inproc_pair(bind_owner: PipeOwner, connect_owner: PipeOwner) -> tuple[InprocPipe, InprocPipe]:

@@ -64,16 +64,6 @@ class Timer:
         self.cancelled = True
 
 
-class IdleReadable:
-    """What the reactor needs from a socket to read it while its caller is away."""
-
-    last_pump: float
-    reader_parked: bool
-
-    def idle_pipes(self) -> list[StreamPipe]:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
 class Reactor:
     """One background thread per Context."""
 
@@ -178,6 +168,13 @@ class Reactor:
     def _retire(self, owner: Any) -> None:
         self._owners.discard(owner)
         owner.waker.close()
+
+    def linger_started(self, pipe: Any) -> None:
+        """A closed connection still has output to deliver (Context.term waits for it)."""
+        self._lingering.add(pipe)
+
+    def linger_ended(self, pipe: Any) -> None:
+        self._lingering.discard(pipe)
 
     @property
     def lingering(self) -> int:

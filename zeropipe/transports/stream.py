@@ -41,7 +41,7 @@ from zeropipe.protocol import (
     frame_header,
 )
 from zeropipe.protocol.frames import Buffer
-from zeropipe.transports.pipe import Pipe, PipeOwner
+from zeropipe.transports.pipe import Pipe, PipeOwner, take
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -349,6 +349,15 @@ class StreamPipe(Pipe):
     def has_in(self) -> bool:
         return bool(self.inq)
 
+    def has_room(self) -> bool:
+        if self.out_msgs < self.hwm:
+            return True
+        self.flush()
+        return self.out_msgs < self.hwm
+
+    def read_many(self, limit: int) -> list[Message]:
+        return take(self.inq, limit)
+
     def wants_read(self) -> bool:
         """True when there is room to read more from the kernel."""
         return self.alive and len(self.inq) < self.rcvhwm
@@ -477,7 +486,7 @@ class StreamPipe(Pipe):
         if self.out and linger_ms != 0:
             deadline = float("inf") if linger_ms < 0 else _monotonic() + linger_ms / 1000
             self._linger_deadline = deadline
-            self.reactor._lingering.add(self)
+            self.reactor.linger_started(self)
             self.reactor.call_soon(self._start_linger)
             return
         self.alive = False
@@ -502,7 +511,7 @@ class StreamPipe(Pipe):
         if self.sock.fileno() < 0:
             return
         self.alive = False
-        self.reactor._lingering.discard(self)
+        self.reactor.linger_ended(self)
         self.reactor.remove_reader(self.fd)
         self.reactor.remove_writer(self.fd)
         for timer in (self._handshake_timer, self._heartbeat_timer, self._ttl_timer):
