@@ -25,6 +25,7 @@ class Distributor:
 
     def send(self, msg: Message) -> None:
         topic = msg[0] if type(msg) is list else msg
-        for pipe, subs in self.subscriptions.items():
+        # A write may find its peer gone and detach it: iterate over a snapshot.
+        for pipe, subs in tuple(self.subscriptions.items()):
             if subs.matches(topic):  # type: ignore[arg-type]
                 pipe.write(msg)  # a full subscriber misses it

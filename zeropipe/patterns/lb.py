@@ -28,16 +28,17 @@ class LoadBalancer:
     def send(self, msg: Message) -> bool:
         """Queue ``msg`` on one pipe; False when every pipe is full (or none exists)."""
         pipes = self.pipes
-        count = len(pipes)
-        if count == 1:
-            self.last = pipes[0]
-            return pipes[0].write(msg)
-        for _ in range(count):
-            index = self._next % count
-            self._next = index + 1
-            if pipes[index].write(msg):
-                self.last = pipes[index]
+        for _ in range(len(pipes)):
+            if not pipes:
+                return False
+            index = self._next % len(pipes)
+            pipe = pipes[index]
+            if pipe.write(msg):
+                self._next = index + 1
+                self.last = pipe
                 return True
+            if index < len(pipes) and pipes[index] is pipe:
+                self._next = index + 1  # full: try the next one (a dead one was removed)
         return False
 
     def has_room(self) -> bool:

@@ -35,9 +35,6 @@ class ReqCore(SocketCore):
         if self.expecting_reply:
             raise ZMQError(EFSM, "REQ: a request is pending; receive its reply first")
         frames: list[Buffer] = [b"", *msg] if type(msg) is list else [b"", msg]  # type: ignore[list-item]
-        # A peer that hung up since the last reply must not get the request: read
-        # first so its connection is seen closed (one syscall; REQ goes in lockstep).
-        self.pump()
         if not self.lb.send(frames):
             return False
         self.waiting = self.lb.last

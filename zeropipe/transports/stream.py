@@ -209,6 +209,14 @@ class StreamPipe(Pipe):
                 return False
         out = self.out
         was_empty = not out
+        idle = False
+        if was_empty and not self.flush_armed:
+            now = self.batch_at = _monotonic()
+            idle = now - self.last_write > IDLE_WRITE
+            # After a pause the peer may have hung up without anyone reading: look
+            # first, so the message goes to a live peer (or waits) instead of being lost.
+            if idle and self.attached and not self._still_connected():
+                return False
         size = len(msg) if type(msg) is bytes else LARGE_FRAME
         if size < 256:
             out += SHORT_HEADER[size], msg  # type: ignore[arg-type]  # msg is bytes here
@@ -225,10 +233,9 @@ class StreamPipe(Pipe):
         if nbytes >= BATCH_BYTES:
             self.flush()
         elif was_empty:
-            now = self.batch_at = _monotonic()
             if self.flush_armed:
-                pass
-            elif now - self.last_write > IDLE_WRITE:
+                self.batch_at = _monotonic()
+            elif idle:
                 self.eager = EAGER_WRITES
                 self.flush()
             elif self.eager:
@@ -238,11 +245,17 @@ class StreamPipe(Pipe):
                 self.flush()
             else:
                 self.flush_armed = True
-                self.armed_at = now
+                self.armed_at = self.batch_at
                 self.reactor.request_flush(self)
         elif not count & 63 and _monotonic() - self.batch_at > TAIL_AGE:
             self.flush()
         return True
+
+    def _still_connected(self) -> bool:
+        """Read what the peer sent (a hang-up included) without waiting; False if it is gone."""
+        if self.wants_read():
+            self.read_some()
+        return self.alive
 
     def _encode(self, out: list[Buffer], msg: Message) -> int:
         frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
