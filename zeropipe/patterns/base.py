@@ -110,6 +110,13 @@ class SocketCore:
         """The pipe the last received message came from, if known."""
         return None
 
+    @property
+    def dropped(self) -> int:
+        """Messages this socket dropped by design (a full subscriber, an unknown peer...)."""
+        return self.drops
+
+    drops = 0
+
     def refresh_fast_in(self, readable: list[Pipe]) -> None:
         """Point ``fast_in`` at the single stream peer's queue, or at nothing."""
         only = readable[0] if len(readable) == 1 else None

@@ -16,6 +16,8 @@ class Distributor:
 
     def __init__(self) -> None:
         self.subscriptions: dict[Pipe, Subscriptions] = {}
+        #: Copies not queued because their subscriber was at its high-water mark.
+        self.dropped = 0
 
     def attach(self, pipe: Pipe) -> None:
         self.subscriptions[pipe] = Subscriptions()
@@ -27,5 +29,5 @@ class Distributor:
         topic = msg[0] if type(msg) is list else msg
         # A write may find its peer gone and detach it: iterate over a snapshot.
         for pipe, subs in tuple(self.subscriptions.items()):
-            if subs.matches(topic):  # type: ignore[arg-type]
-                pipe.write(msg)  # a full subscriber misses it
+            if subs.matches(topic) and not pipe.write(msg):  # type: ignore[arg-type]
+                self.dropped += 1  # a full subscriber misses it

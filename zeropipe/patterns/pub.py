@@ -64,3 +64,7 @@ class PubCore(SocketCore):
 
     def xhas_out(self) -> bool:
         return True
+
+    @property
+    def dropped(self) -> int:
+        return self.dist.dropped

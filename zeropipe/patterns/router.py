@@ -77,12 +77,11 @@ class RouterCore(SocketCore):
             return True  # only a routing id, no body: nothing to send
         frames: list[Buffer] = msg
         pipe = self.by_id.get(bytes(frames[0]))
-        if pipe is None:
-            return True
         body = frames[1:]
         if not body:
             return True
-        pipe.write(body if len(body) > 1 else body[0])  # a full peer misses it
+        if pipe is None or not pipe.write(body if len(body) > 1 else body[0]):
+            self.drops += 1  # an unknown or full peer misses it
         return True
 
     def xhas_in(self) -> bool:

@@ -246,6 +246,15 @@ class Socket:
     def rcvmore(self) -> bool:
         return self._rcvmore
 
+    @property
+    def dropped(self) -> int:
+        """How many messages this socket dropped by design (a zeropipe extension).
+
+        PUB and XPUB count each copy a subscriber at its high-water mark
+        missed; ROUTER counts messages to an unknown or full peer.
+        """
+        return self._core.dropped
+
     # -- endpoints -----------------------------------------------------------
 
     def bind(self, addr: str) -> _EndpointContext:
