@@ -158,7 +158,7 @@ def feed(conn: Connection, data: bytes, step: int | None = None) -> None:
 def new_server(socket_type: SocketType = SocketType.PULL, **kwargs: object) -> Connection:
     conn = Connection(socket_type, as_server=True, **kwargs)  # type: ignore[arg-type]
     conn.initiate()
-    assert conn.data_to_send() == build_greeting(b"NULL", True)
+    assert conn.data_to_send() == build_greeting(b"NULL", False)
     return conn
 
 
@@ -273,7 +273,7 @@ def test_null_handshake_between_valid_peers(
     assert cev.metadata.get_ci("Socket-Type") == server_type.name.encode()
     assert sev.metadata.get_ci("Socket-Type") == client_type.name.encode()
     assert client.peer_greeting is not None
-    assert client.peer_greeting.as_server
+    assert not client.peer_greeting.as_server  # NULL has no server role: the bit is 0
     assert server.peer_greeting is not None
     assert not server.peer_greeting.as_server
     # data flows both ways once READY

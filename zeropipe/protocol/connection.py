@@ -195,7 +195,10 @@ class Connection:
         if self._initiated:
             raise LocalProtocolError("initiate() called twice")
         self._initiated = True
-        self._out.append(build_greeting(self.mechanism.name, self.as_server))
+        # The as-server bit names the mechanism's server role (PLAIN, CURVE), not
+        # who accepted the connection: with NULL it is always 0, as in libzmq.
+        server_role = self.as_server and self.mechanism.name != b"NULL"
+        self._out.append(build_greeting(self.mechanism.name, server_role))
 
     def data_to_send(self) -> bytes:
         """Return and forget the control bytes waiting to be sent."""
