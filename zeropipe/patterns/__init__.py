@@ -12,6 +12,8 @@ from zeropipe.patterns.rep import RepCore
 from zeropipe.patterns.req import ReqCore
 from zeropipe.patterns.router import RouterCore
 from zeropipe.patterns.sub import SubCore
+from zeropipe.patterns.xpub import XPubCore
+from zeropipe.patterns.xsub import XSubCore
 from zeropipe.protocol import SocketType
 
 CORES: dict[SocketType, type[SocketCore]] = {
@@ -24,6 +26,8 @@ CORES: dict[SocketType, type[SocketCore]] = {
     SocketType.REP: RepCore,
     SocketType.DEALER: DealerCore,
     SocketType.ROUTER: RouterCore,
+    SocketType.XPUB: XPubCore,
+    SocketType.XSUB: XSubCore,
 }
 
 __all__ = [
@@ -38,4 +42,6 @@ __all__ = [
     "RouterCore",
     "SocketCore",
     "SubCore",
+    "XPubCore",
+    "XSubCore",
 ]

@@ -23,6 +23,8 @@ class DealerCore(SocketCore):
     def on_attach(self, pipe: Pipe) -> None:
         self.lb.attach(pipe)
         self.fq.attach(pipe)
+        if self.options.probe_router:
+            pipe.write(b"")
 
     def on_detach(self, pipe: Pipe) -> None:
         self.lb.detach(pipe)

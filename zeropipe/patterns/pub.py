@@ -14,6 +14,7 @@ from typing import Any
 from zeropipe.patterns.base import SocketCore
 from zeropipe.patterns.dist import Distributor
 from zeropipe.protocol import Cancel, Message, SocketType, Subscribe
+from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
 
@@ -33,32 +34,49 @@ class PubCore(SocketCore):
         self.dist.detach(pipe)
 
     def on_pipe_event(self, pipe: Pipe, event: Any) -> None:
+        if type(event) is Subscribe:
+            self.peer_subscription(pipe, event.topic, subscribe=True)
+        elif type(event) is Cancel:
+            self.peer_subscription(pipe, event.topic, subscribe=False)
+
+    def peer_subscription(self, pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
+        """A subscriber (un)subscribed ``topic``."""
         subs = self.dist.subscriptions.get(pipe)
         if subs is None:
             return
-        if type(event) is Subscribe:
-            subs.add(event.topic)
-        elif type(event) is Cancel:
-            subs.remove(event.topic)
+        if subscribe:
+            subs.add(topic)
+        else:
+            subs.remove(topic)
+
+    def peer_message(self, pipe: Pipe, msg: Message) -> None:
+        """A subscriber sent a message that is not a subscription: PUB ignores it."""
 
     def absorb(self, pipe: Pipe) -> None:
         """Apply the subscription messages a subscriber sent as data."""
-        subs = self.dist.subscriptions.get(pipe)
         msg = pipe.read()
         while msg is not None:
-            body = bytes(msg[0] if type(msg) is list else msg)  # type: ignore[arg-type]
-            if subs is not None and body[:1] == b"\x01":
-                subs.add(body[1:])
-            elif subs is not None and body[:1] == b"\x00":
-                subs.remove(body[1:])
+            self.absorb_one(pipe, msg)
             msg = pipe.read()
 
+    def absorb_one(self, pipe: Pipe, msg: Message) -> None:
+        first: Buffer = msg[0] if type(msg) is list else msg  # type: ignore[assignment]
+        kind = bytes(first[:1])
+        if kind == b"\x01" or kind == b"\x00":
+            self.peer_subscription(pipe, bytes(first[1:]), subscribe=kind == b"\x01")
+        else:
+            self.peer_message(pipe, msg)
+
+    def absorb_inproc(self) -> None:
+        """Take what inproc subscribers queued (they flag ``input_pending``)."""
+        self.input_pending = False
+        for pipe in self.pipes:
+            if pipe.has_in():
+                self.absorb(pipe)
+
     def xsend(self, msg: Message) -> bool:
-        if self.input_pending:  # an inproc subscriber queued (un)subscriptions
-            self.input_pending = False
-            for pipe in self.pipes:
-                if pipe.has_in():
-                    self.absorb(pipe)
+        if self.input_pending:
+            self.absorb_inproc()
         self.dist.send(msg)
         return True
 

@@ -2,17 +2,22 @@
 
 Each received message is prefixed with the routing id of the peer it came
 from; a message sent starts with the routing id of the peer it goes to. A
-peer's id is the ``Identity`` it announced in its handshake (its
-``ROUTING_ID`` option) or, without one, 5 bytes made up here: a zero byte and
-a counter, as libzmq does. A message to an unknown peer, or to one at its
-high-water mark, is dropped. A second peer announcing an id already in use is
-refused.
+peer's id is, in order: the ``CONNECT_ROUTING_ID`` set before the ``connect``
+that reached it, the ``Identity`` it announced in its handshake (its
+``ROUTING_ID`` option), or 5 bytes made up here (a zero byte and a counter, as
+libzmq does). A message to an unknown peer, or to one at its high-water mark,
+is dropped, or with ``ROUTER_MANDATORY`` fails with EHOSTUNREACH (unknown) or
+waits / EAGAIN (full). A second peer announcing an id already in use is
+refused, or with ``ROUTER_HANDOVER`` takes the id over from the first one,
+which is disconnected. ``PROBE_ROUTER`` sends each new peer an empty message.
 """
 
 from __future__ import annotations
 
+import errno
 import random
 
+from zeropipe.errors import ZMQError
 from zeropipe.patterns.base import SocketCore
 from zeropipe.patterns.fq import FairQueue
 from zeropipe.protocol import Message, SocketType
@@ -34,13 +39,23 @@ class RouterCore(SocketCore):
         self._next_id = random.getrandbits(32)
 
     def accept_pipe(self, pipe: Pipe) -> bool:
-        return not pipe.routing_id or pipe.routing_id not in self.by_id
+        routing_id = pipe.connect_id or pipe.routing_id
+        if not routing_id or routing_id not in self.by_id:
+            return True
+        if not self.options.router_handover:
+            return False
+        old = self.by_id[routing_id]
+        self.detach(old)
+        old.close(0)
+        return True
 
     def on_attach(self, pipe: Pipe) -> None:
-        routing_id = pipe.routing_id or self._make_id()
+        routing_id = pipe.connect_id or pipe.routing_id or self._make_id()
         self.by_id[routing_id] = pipe
         self.ids[pipe] = routing_id
         self.fq.attach(pipe)
+        if self.options.probe_router:
+            pipe.write(b"")
 
     def _make_id(self) -> bytes:
         while True:
@@ -80,15 +95,24 @@ class RouterCore(SocketCore):
         body = frames[1:]
         if not body:
             return True
-        if pipe is None or not pipe.write(body if len(body) > 1 else body[0]):
-            self.drops += 1  # an unknown or full peer misses it
+        if pipe is None:
+            if self.options.router_mandatory:
+                raise ZMQError(errno.EHOSTUNREACH, "Host unreachable: no peer with that routing id")
+            self.drops += 1
+            return True
+        if not pipe.write(body if len(body) > 1 else body[0]):
+            if self.options.router_mandatory:
+                return False  # full: the caller waits, or gets EAGAIN
+            self.drops += 1  # a full peer misses it
         return True
 
     def xhas_in(self) -> bool:
         return self.fq.has_in()
 
     def xhas_out(self) -> bool:
-        return True
+        if not self.options.router_mandatory:
+            return True
+        return any(pipe.has_room() for pipe in self.by_id.values())
 
     def last_pipe(self) -> Pipe | None:
         return self.fq.last_pipe

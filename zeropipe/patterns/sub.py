@@ -30,7 +30,7 @@ class SubCore(SocketCore):
     def on_attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
         for topic in self.subscriptions:
-            _send_subscription(pipe, topic, subscribe=True)
+            send_subscription(pipe, topic, subscribe=True)
 
     def on_detach(self, pipe: Pipe) -> None:
         self.fq.detach(pipe)
@@ -38,12 +38,12 @@ class SubCore(SocketCore):
     def subscribe(self, topic: bytes) -> None:
         self.subscriptions.add(topic)
         for pipe in self.pipes:
-            _send_subscription(pipe, topic, subscribe=True)
+            send_subscription(pipe, topic, subscribe=True)
 
     def unsubscribe(self, topic: bytes) -> None:
         if self.subscriptions.remove(topic):
             for pipe in self.pipes:
-                _send_subscription(pipe, topic, subscribe=False)
+                send_subscription(pipe, topic, subscribe=False)
 
     def xrecv(self) -> Message | None:
         msg = self._lookahead
@@ -76,7 +76,8 @@ class SubCore(SocketCore):
         return self.fq.last_pipe
 
 
-def _send_subscription(pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
+def send_subscription(pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
+    """A SUBSCRIBE/CANCEL command to a ZMTP 3.1 peer, a ``\\x01``/``\\x00`` message to others."""
     if type(pipe) is StreamPipe and pipe.peer_minor >= 1:
         pipe.send_command(b"SUBSCRIBE" if subscribe else b"CANCEL", topic)
     else:

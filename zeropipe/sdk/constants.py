@@ -155,6 +155,46 @@ SOCKET_OPTIONS: dict[int, tuple[str, str]] = {
     SocketOption.TCP_KEEPALIVE_IDLE: ("tcp_keepalive_idle", "int"),
     SocketOption.TCP_KEEPALIVE_INTVL: ("tcp_keepalive_intvl", "int"),
     SocketOption.TOS: ("tos", "int"),
+    SocketOption.IMMEDIATE: ("immediate", "int"),
+    SocketOption.CONFLATE: ("conflate", "int"),
+    SocketOption.INVERT_MATCHING: ("invert_matching", "int"),
+    SocketOption.XPUB_VERBOSE: ("xpub_verbose", "int"),
+    SocketOption.XPUB_VERBOSER: ("xpub_verboser", "int"),
+    SocketOption.XPUB_MANUAL: ("xpub_manual", "int"),
+    SocketOption.XPUB_NODROP: ("xpub_nodrop", "int"),
+    SocketOption.XPUB_WELCOME_MSG: ("xpub_welcome_msg", "bytes"),
+    SocketOption.REQ_RELAXED: ("req_relaxed", "int"),
+    SocketOption.REQ_CORRELATE: ("req_correlate", "int"),
+    SocketOption.ROUTER_MANDATORY: ("router_mandatory", "int"),
+    SocketOption.ROUTER_HANDOVER: ("router_handover", "int"),
+    SocketOption.PROBE_ROUTER: ("probe_router", "int"),
+    SocketOption.CONNECT_ROUTING_ID: ("connect_routing_id", "bytes"),
+    SocketOption.CONNECT_TIMEOUT: ("connect_timeout", "int"),
+    SocketOption.TCP_MAXRT: ("tcp_maxrt", "int"),
+    SocketOption.AFFINITY: ("affinity", "int"),
+    SocketOption.RATE: ("rate", "int"),
+    SocketOption.RECOVERY_IVL: ("recovery_ivl", "int"),
+    SocketOption.MULTICAST_HOPS: ("multicast_hops", "int"),
+}
+
+#: Options that only some socket types accept (EINVAL on the others, as in libzmq).
+TYPE_OPTIONS: dict[int, frozenset[SocketType]] = {
+    **dict.fromkeys(
+        (
+            SocketOption.XPUB_VERBOSE,
+            SocketOption.XPUB_VERBOSER,
+            SocketOption.XPUB_MANUAL,
+            SocketOption.XPUB_NODROP,
+            SocketOption.XPUB_WELCOME_MSG,
+        ),
+        frozenset({SocketType.XPUB, SocketType.PUB}),
+    ),
+    SocketOption.REQ_RELAXED: frozenset({SocketType.REQ}),
+    SocketOption.REQ_CORRELATE: frozenset({SocketType.REQ}),
+    SocketOption.ROUTER_MANDATORY: frozenset({SocketType.ROUTER}),
+    SocketOption.ROUTER_HANDOVER: frozenset({SocketType.ROUTER}),
+    SocketOption.CONNECT_ROUTING_ID: frozenset({SocketType.ROUTER}),
+    SocketOption.PROBE_ROUTER: frozenset({SocketType.ROUTER, SocketType.DEALER, SocketType.REQ}),
 }
 
 #: Options that can be read but not written.
@@ -183,6 +223,7 @@ __all__ = [
     "BYTES_OPTIONS",
     "READ_ONLY_OPTIONS",
     "SOCKET_OPTIONS",
+    "TYPE_OPTIONS",
     "ContextOption",
     "Errno",
     "Flag",

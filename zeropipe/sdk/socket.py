@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from zeropipe.errors import Again, ContextTerminated, ZMQBindError, ZMQError
-from zeropipe.patterns import CORES, SocketCore, SubCore
+from zeropipe.patterns import CORES, SocketCore, SubCore, XPubCore
 from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
 from zeropipe.sdk.constants import (
     READ_ONLY_OPTIONS,
     SOCKET_OPTIONS,
+    TYPE_OPTIONS,
     Flag,
     PollEvent,
     SocketOption,
@@ -94,7 +95,10 @@ class Socket:
         core_class = CORES.get(stype)
         if core_class is None:
             raise ZMQError(errno.EINVAL, f"socket type {stype.name} is not supported yet")
-        opts = Options(**context._socket_defaults())
+        defaults = context._socket_defaults()
+        opts = Options(**defaults)
+        if stype in (SocketType.SUB, SocketType.XSUB) and "linger" not in defaults:
+            opts.linger = 0  # libzmq: closing a subscriber never waits for its subscriptions
         self._core = core_class(opts)
         self.context = context
         self._reactor = context._reactor
@@ -167,6 +171,13 @@ class Socket:
         spec = SOCKET_OPTIONS.get(option)
         if spec is None:
             raise ZMQError(errno.EINVAL, f"option {_option_name(option)} is not supported")
+        types = TYPE_OPTIONS.get(option)
+        if types is not None and self._core.socket_type not in types:
+            raise ZMQError(
+                errno.EINVAL,
+                f"option {_option_name(option)} does not apply to "
+                f"{self._core.socket_type.name} sockets",
+            )
         attr, kind = spec
         setattr(self._core.options, attr, _coerce(option, kind, value))
 
@@ -208,15 +219,23 @@ class Socket:
 
     def _set_subscription(self, add: bool, topic: Any) -> None:
         core = self._core
-        if not isinstance(core, SubCore):
-            name = "SUBSCRIBE" if add else "UNSUBSCRIBE"
-            raise ZMQError(errno.EINVAL, f"{name} is for SUB sockets, not {core.socket_type.name}")
         raw = topic.encode("utf-8") if isinstance(topic, str) else bytes(topic)
-        with core.lock:
-            if add:
-                core.subscribe(raw)
-            else:
-                core.unsubscribe(raw)
+        if type(core) is SubCore:
+            with core.lock:
+                if add:
+                    core.subscribe(raw)
+                else:
+                    core.unsubscribe(raw)
+            return
+        if isinstance(core, XPubCore) and core.options.xpub_manual:
+            with core.lock:
+                core.manual_subscription(raw, subscribe=add)
+            return
+        name = "SUBSCRIBE" if add else "UNSUBSCRIBE"
+        raise ZMQError(
+            errno.EINVAL,
+            f"{name} is for SUB sockets (and XPUB with XPUB_MANUAL), not {core.socket_type.name}",
+        )
 
     def set_hwm(self, value: int) -> None:
         """Set both SNDHWM and RCVHWM."""
@@ -311,8 +330,10 @@ class Socket:
         ep = _parse(addr)
         core = self._core
         endpoint = str(ep)
+        connect_id = core.options.connect_routing_id
+        core.options.connect_routing_id = b""  # it names the peer of this connect only
         if ep.transport == "inproc":
-            pipe = self.context._inproc.connect(ep.address, core)
+            pipe = self.context._inproc.connect(ep.address, core, connect_id)
             if pipe is not None:
                 self._inproc[endpoint] = pipe
         else:
@@ -320,7 +341,7 @@ class Socket:
                 raise ZMQError(errno.EINVAL, f"cannot connect to a wildcard address: {addr}")
             if ep.transport == "tcp" and ep.port == 0:
                 raise ZMQError(errno.EINVAL, f"a port is required to connect: {addr}")
-            self._connecters[endpoint] = Connecter(core, self._reactor, ep)
+            self._connecters[endpoint] = Connecter(core, self._reactor, ep, connect_id)
             self._reactor.add_owner_soon(core)
             self._reactor.start()
         core.options.last_endpoint = endpoint

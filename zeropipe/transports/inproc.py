@@ -22,7 +22,7 @@ class InprocRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bound: dict[str, PipeOwner] = {}
-        self._pending: dict[str, list[PipeOwner]] = {}
+        self._pending: dict[str, list[tuple[PipeOwner, bytes]]] = {}
 
     def bind(self, name: str, owner: PipeOwner) -> None:
         import errno
@@ -32,9 +32,9 @@ class InprocRegistry:
                 raise InprocError(errno.EADDRINUSE, f"inproc://{name} is already bound")
             self._bound[name] = owner
             waiting = self._pending.pop(name, [])
-        for connecter in waiting:
+        for connecter, connect_id in waiting:
             if not connecter.closed:
-                join(owner, connecter)
+                join(owner, connecter, connect_id)
 
     def unbind(self, name: str, owner: PipeOwner) -> bool:
         with self._lock:
@@ -43,30 +43,30 @@ class InprocRegistry:
                 return True
         return False
 
-    def connect(self, name: str, owner: PipeOwner) -> InprocPipe | None:
+    def connect(self, name: str, owner: PipeOwner, connect_id: bytes = b"") -> InprocPipe | None:
         """Join the bound socket now, or wait for its bind (returns None)."""
         with self._lock:
             binder = self._bound.get(name)
             if binder is None:
-                self._pending.setdefault(name, []).append(owner)
+                self._pending.setdefault(name, []).append((owner, connect_id))
                 return None
-        return join(binder, owner)
+        return join(binder, owner, connect_id)
 
     def forget(self, owner: PipeOwner) -> None:
         """Drop every bind and pending connect of a closing socket."""
         with self._lock:
             for name in [n for n, o in self._bound.items() if o is owner]:
                 del self._bound[name]
-            for waiting in self._pending.values():
-                while owner in waiting:
-                    waiting.remove(owner)
+            for name, waiting in self._pending.items():
+                self._pending[name] = [w for w in waiting if w[0] is not owner]
 
 
-def join(binder: PipeOwner, connecter: PipeOwner) -> InprocPipe | None:
+def join(binder: PipeOwner, connecter: PipeOwner, connect_id: bytes = b"") -> InprocPipe | None:
     """Create a pipe pair between two sockets and attach each end."""
     if not compatible(binder.socket_type, connecter.socket_type):
         return None
     a, b = inproc_pair(binder, connecter)
+    b.connect_id = connect_id
     with binder.lock:
         if binder.closed or not binder.attach(a):
             return None

@@ -33,3 +33,23 @@ class Options:
     tcp_keepalive_intvl: int = -1
     tos: int = 0
     last_endpoint: str = ""
+    conflate: int = 0
+    invert_matching: int = 0
+    xpub_verbose: int = 0
+    xpub_verboser: int = 0
+    xpub_manual: int = 0
+    xpub_nodrop: int = 0
+    xpub_welcome_msg: bytes = b""
+    req_relaxed: int = 0
+    req_correlate: int = 0
+    router_mandatory: int = 0
+    router_handover: int = 0
+    probe_router: int = 0
+    connect_routing_id: bytes = b""
+    connect_timeout: int = 0
+    tcp_maxrt: int = 0
+    # Accepted and reported as libzmq does, without effect here (multicast, affinity).
+    affinity: int = 0
+    rate: int = 100
+    recovery_ivl: int = 10000
+    multicast_hops: int = 1

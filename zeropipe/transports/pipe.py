@@ -56,6 +56,8 @@ class Pipe:
     alive: bool = True
     peer_type: SocketType | None = None
     routing_id: bytes = b""
+    #: The id a connecting ROUTER gives this peer (its CONNECT_ROUTING_ID), if any.
+    connect_id: bytes = b""
     metadata: Metadata
     peer_address: str = ""
     #: True for pipes backed by a file descriptor that a waiter may poll.
@@ -165,13 +167,16 @@ def inproc_pair(bind_owner: PipeOwner, connect_owner: PipeOwner) -> tuple[Inproc
     Like libzmq, the capacity of each direction is the sender's SNDHWM plus
     the receiver's RCVHWM (0 on either side means unlimited).
     """
-    a_to_b: deque[Message] = deque()
-    b_to_a: deque[Message] = deque()
+    # A receiver with CONFLATE keeps only the newest message: a one-slot queue.
+    a_to_b: deque[Message] = deque(maxlen=1 if connect_owner.options.conflate else None)
+    b_to_a: deque[Message] = deque(maxlen=1 if bind_owner.options.conflate else None)
     a = InprocPipe(bind_owner, b_to_a, a_to_b)
     b = InprocPipe(connect_owner, a_to_b, b_to_a)
     a.peer, b.peer = b, a
-    a.capacity = _capacity(bind_owner.options.sndhwm, connect_owner.options.rcvhwm)
-    b.capacity = _capacity(connect_owner.options.sndhwm, bind_owner.options.rcvhwm)
+    if not connect_owner.options.conflate:
+        a.capacity = _capacity(bind_owner.options.sndhwm, connect_owner.options.rcvhwm)
+    if not bind_owner.options.conflate:
+        b.capacity = _capacity(connect_owner.options.sndhwm, bind_owner.options.rcvhwm)
     a.peer_type, b.peer_type = connect_owner.socket_type, bind_owner.socket_type
     a.routing_id = connect_owner.options.routing_id
     b.routing_id = bind_owner.options.routing_id

@@ -89,11 +89,14 @@ class Listener:
 class Connecter:
     """One connected endpoint, reconnected for as long as the socket wants it."""
 
-    def __init__(self, owner: PipeOwner, reactor: Reactor, ep: Endpoint) -> None:
+    def __init__(
+        self, owner: PipeOwner, reactor: Reactor, ep: Endpoint, connect_id: bytes = b""
+    ) -> None:
         self.owner = owner
         self.reactor = reactor
         self.ep = ep
         self.endpoint = str(ep)
+        self.connect_id = connect_id
         self.stopped = False
         self.pipe: StreamPipe | None = None
         self._sock: socket.socket | None = None
@@ -138,6 +141,7 @@ class Connecter:
             peer_address=peer_description(sock),
             on_closed=self._on_pipe_closed,
         )
+        pipe.connect_id = self.connect_id
         self.pipe = pipe
         pipe.start()
 

@@ -27,6 +27,7 @@ import os
 import select
 import socket
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from zeropipe.protocol import (
@@ -111,8 +112,10 @@ class StreamPipe(Pipe):
             frame_size_limit=PHYSICAL_MEMORY,
         )
         self.metadata = Metadata()
+        if opts.conflate:  # keep only the newest message received
+            self.conn.messages = deque(maxlen=1)
         self.inq = self.conn.messages
-        self.rcvhwm = opts.rcvhwm if opts.rcvhwm > 0 else 1 << 62
+        self.rcvhwm = opts.rcvhwm if opts.rcvhwm > 0 and not opts.conflate else 1 << 62
         self.hwm = opts.sndhwm if opts.sndhwm > 0 else 1 << 62
         self.out: list[Buffer] = []
         self.out_bytes = 0
