@@ -6,6 +6,7 @@ import select as _select
 import time
 from typing import Any
 
+from zeropipe.errors import ContextTerminated
 from zeropipe.sdk.constants import PollEvent
 from zeropipe.sdk.socket import Socket
 
@@ -54,7 +55,14 @@ class Poller:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return []
+            self._check_contexts()
             self._park(remaining)
+
+    def _check_contexts(self) -> None:
+        """Raise ContextTerminated, as pyzmq does, once a socket's context is ending."""
+        for sock, _flags in self.sockets:
+            if isinstance(sock, Socket) and sock.context.closed:
+                raise ContextTerminated()
 
     def _ready_now(self) -> list[tuple[Any, int]]:
         ready = []
