@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from zeropipe.transports.endpoint import parse_endpoint
+from zeropipe.transports.monitor import Event
 from zeropipe.transports.options import Options
 from zeropipe.transports.reactor import IDLE_READ_DELAY, Reactor
 from zeropipe.transports.session import Connecter
@@ -85,6 +86,10 @@ class _Handle:
 class _Owner:
     def __init__(self, **options: int) -> None:
         self.options = Options(**options)
+        self.events: list[tuple[int, int, str]] = []
+
+    def event(self, kind: int, value: int, endpoint: str) -> None:
+        self.events.append((kind, value, endpoint))
 
 
 def _connecter(**options: int) -> tuple[Connecter, RecordingReactor]:
@@ -106,6 +111,11 @@ def test_reconnect_backoff_doubles_up_to_the_maximum() -> None:
     for _ in range(6):
         connecter._retry(failed=True)
     assert fake.delays == [50, 100, 200, 400, 400, 400]
+    # each scheduled retry is reported to a monitor with its delay, as libzmq does
+    events: Any = connecter.owner
+    retried = [value for kind, value, _ in events.events if kind == Event.CONNECT_RETRIED]
+    assert retried == fake.delays
+    assert {endpoint for _, _, endpoint in events.events} == {"tcp://127.0.0.1:1"}
 
 
 def test_backoff_restarts_after_a_connection_that_worked() -> None:

@@ -1,8 +1,8 @@
 """zeropipe: broker-free messaging for Python, a pure-Python ZeroMQ.
 
-``import zeropipe as zmq`` runs ordinary pyzmq code for the socket types
-implemented so far (PAIR, PUSH/PULL, PUB/SUB, REQ/REP, DEALER/ROUTER), over
-tcp://, ipc:// and inproc://.
+``import zeropipe as zmq`` runs ordinary pyzmq code: every classic socket
+type (PAIR, PUB/SUB, XPUB/XSUB, REQ/REP, DEALER/ROUTER, PUSH/PULL) over
+tcp://, ipc:// and inproc://, with pyzmq's Poller, monitor, proxy and devices.
 """
 
 from __future__ import annotations
@@ -25,7 +25,18 @@ from zeropipe.errors import (
 from zeropipe.protocol import SocketType
 from zeropipe.sdk import Context, Frame, Message, Socket
 from zeropipe.sdk.constants import ContextOption, Errno, Flag, PollEvent, SocketOption
+from zeropipe.sdk.monitor import Peer
 from zeropipe.sdk.poll import Poller, select
+from zeropipe.sdk.proxy import (
+    FORWARDER,
+    QUEUE,
+    STREAMER,
+    DeviceType,
+    device,
+    proxy,
+    proxy_steerable,
+)
+from zeropipe.transports.monitor import PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Event
 
 __version__ = "0.1.0"
 VERSION_MAJOR, VERSION_MINOR, VERSION_PATCH = 4, 3, 5
@@ -36,6 +47,7 @@ globals().update({name: member for name, member in ContextOption.__members__.ite
 globals().update({name: member for name, member in Flag.__members__.items()})
 globals().update({name: member for name, member in PollEvent.__members__.items()})
 globals().update({name: member for name, member in Errno.__members__.items()})
+globals().update({f"EVENT_{name}": member for name, member in Event.__members__.items()})
 MORE = 1  # pyzmq's MessageOption.MORE, for Frame.get(zmq.MORE)
 XREQ = SocketType.DEALER
 XREP = SocketType.ROUTER
@@ -77,15 +89,22 @@ __all__ = [
     "EMTHREAD",
     "ENOCOMPATPROTO",
     "ETERM",
+    "FORWARDER",
+    "PROTOCOL_ERROR_ZMTP_UNSPECIFIED",
+    "QUEUE",
+    "STREAMER",
     "Again",
     "Context",
     "ContextOption",
     "ContextTerminated",
+    "DeviceType",
     "Errno",
+    "Event",
     "Flag",
     "Frame",
     "Message",
     "NotDone",
+    "Peer",
     "PollEvent",
     "Poller",
     "Socket",
@@ -94,7 +113,10 @@ __all__ = [
     "ZMQBaseError",
     "ZMQBindError",
     "ZMQError",
+    "device",
     "has",
+    "proxy",
+    "proxy_steerable",
     "pyzmq_version",
     "pyzmq_version_info",
     "select",

@@ -19,6 +19,7 @@ import select
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from zeropipe.errors import ZMQError
@@ -73,6 +74,15 @@ class SocketCore:
 
     def absorb(self, pipe: Pipe) -> None:
         """Consume the messages a pipe received (patterns with ``absorbs_input``)."""
+
+    def event(self, kind: int, value: int, endpoint: str) -> None:
+        monitor = self.monitor
+        if monitor is not None and kind & self.monitor_mask:
+            monitor(kind, value, endpoint)
+
+    #: Called with each event whose bit is in ``monitor_mask`` (set by the SDK).
+    monitor: Callable[[int, int, str], None] | None = None
+    monitor_mask = 0
 
     def wake(self) -> None:
         if self.parked:

@@ -22,11 +22,14 @@ class RemoteProtocolError(ProtocolError):
 
     ``error_reason`` is sent in an ERROR command when it is not empty and the
     handshake has not finished (ZMTP only defines ERROR during the handshake).
+    ``code`` is what a monitor reports with HANDSHAKE_FAILED_PROTOCOL.
     """
 
-    def __init__(self, message: str, *, error_reason: str = "") -> None:
+    def __init__(self, message: str, *, error_reason: str = "", code: int = 0x10000000) -> None:
         super().__init__(message)
         self.error_reason = error_reason
+        #: libzmq's ZMQ_PROTOCOL_ERROR_* code (ZMTP_UNSPECIFIED unless set).
+        self.code = code
 
 
 class PeerErrorReceived(RemoteProtocolError):

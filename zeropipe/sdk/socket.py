@@ -32,8 +32,10 @@ from zeropipe.sdk.constants import (
     SocketOption,
 )
 from zeropipe.sdk.frame import Frame
+from zeropipe.sdk.monitor import Peer, emitter
 from zeropipe.transports.endpoint import EndpointError, parse_endpoint
 from zeropipe.transports.inproc import InprocError
+from zeropipe.transports.monitor import Event
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import InprocPipe
 from zeropipe.transports.session import Connecter, Listener
@@ -85,6 +87,8 @@ class Socket:
     _inproc: dict[str, InprocPipe]
     _inproc_binds: set[str]
     _pollset: _PollSet
+    _monitor: Socket | None
+    _monitor_socket: Socket | None
     context: Context
 
     def __init__(self, context: Context, socket_type: int, **options: Any) -> None:
@@ -111,6 +115,7 @@ class Socket:
         self._inproc = {}
         self._inproc_binds = set()
         self._pollset = _PollSet()
+        self._monitor = self._monitor_socket = None
         context._register(self)
         for name, value in options.items():
             setattr(self, name, value)
@@ -292,9 +297,12 @@ class Socket:
             try:
                 listener = Listener(core, self._reactor, ep)
             except EndpointError as exc:
+                core.event(Event.BIND_FAILED, errno.EINVAL, str(ep))
                 raise ZMQError(errno.EINVAL, str(exc)) from None
             except OSError as exc:
-                raise ZMQError(exc.errno or errno.EINVAL, f"{addr}: {exc.strerror}") from None
+                code = exc.errno or errno.EINVAL
+                core.event(Event.BIND_FAILED, code, str(ep))
+                raise ZMQError(code, f"{addr}: {exc.strerror}") from None
             endpoint = listener.endpoint
             self._listeners[endpoint] = listener
             self._reactor.add_owner_soon(core)
@@ -733,6 +741,128 @@ class Socket:
             core.parked = core.reader_parked = False
             core.waker.clear()
 
+    # -- monitoring and connection state ------------------------------------
+
+    def monitor(self, addr: str | bytes | None, events: int = Event.ALL) -> None:
+        """Report this socket's events to a PAIR socket bound to ``addr`` (inproc).
+
+        As ``zmq_socket_monitor``: connect a PAIR socket to ``addr`` and read
+        two-frame event messages (see :func:`zeropipe.utils.monitor.recv_monitor_message`).
+        ``addr=None`` stops monitoring (a last MONITOR_STOPPED is sent).
+        """
+        self._check_open()
+        self._stop_monitor()
+        if addr is None:
+            return
+        endpoint = addr.decode() if isinstance(addr, bytes) else addr
+        if not endpoint.startswith("inproc://"):
+            raise ZMQError(errno.EPROTONOSUPPORT, "a monitor endpoint must be inproc://")
+        from zeropipe.protocol import SocketType as _Type
+
+        mon: Socket = self.context.socket(_Type.PAIR)
+        mon.setsockopt(SocketOption.LINGER, 0)
+        try:
+            mon.bind(endpoint)
+        except ZMQError:
+            mon.close()
+            raise
+        self._monitor = mon
+        core = self._core
+        core.monitor_mask = int(events)
+        core.monitor = emitter(mon)
+
+    def get_monitor_socket(self, events: int | None = None, addr: str | None = None) -> Socket:
+        """A PAIR socket, connected and ready to receive this socket's events (pyzmq's API)."""
+        current = self._monitor_socket
+        if current is not None and not current.closed:
+            return current
+        if addr is None:
+            addr = f"inproc://zeropipe.monitor.{id(self):x}"
+        self.monitor(addr, Event.ALL if events is None else events)
+        from zeropipe.protocol import SocketType as _Type
+
+        sock: Socket = self.context.socket(_Type.PAIR)
+        self._monitor_socket = sock
+        sock.connect(addr)
+        return sock
+
+    def disable_monitor(self) -> None:
+        """Stop monitoring (the monitor socket gets MONITOR_STOPPED)."""
+        self._monitor_socket = None
+        self.monitor(None)
+
+    def _stop_monitor(self) -> None:
+        mon = self._monitor
+        if mon is None:
+            return
+        core = self._core
+        core.event(Event.MONITOR_STOPPED, 0, "")
+        core.monitor = None
+        core.monitor_mask = 0
+        self._monitor = None
+        mon.close()
+
+    @property
+    def peers(self) -> list[Peer]:
+        """The peers connected now (handshake done): "am I connected, and to whom".
+
+        A zeropipe extension; see also :attr:`endpoints` and :meth:`wait_for_peers`.
+        """
+        if self._closed:
+            return []
+        with self._core.lock:
+            pipes = list(self._core.pipes)
+        return [
+            Peer(
+                endpoint=pipe.endpoint,
+                direction="bind" if pipe.bound else "connect",
+                address=pipe.peer_address,
+                socket_type=pipe.peer_type.name if pipe.peer_type is not None else "",
+                routing_id=pipe.routing_id,
+            )
+            for pipe in pipes
+            if pipe.alive
+        ]
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """Each endpoint bound or connected, with its state (a zeropipe extension).
+
+        Bound endpoints are ``"listening"``; connected ones are ``"connected"``
+        (handshake done), ``"handshaking"``, or ``"connecting"`` (no connection
+        now: the first attempt, or waiting to retry, or an inproc name not bound yet).
+        """
+        states = {endpoint: "listening" for endpoint in self._listeners}
+        states.update({f"inproc://{name}": "listening" for name in self._inproc_binds})
+        for endpoint, connecter in self._connecters.items():
+            pipe = connecter.pipe
+            if pipe is None or not pipe.alive:
+                states[endpoint] = "connecting"
+            else:
+                states[endpoint] = "connected" if pipe.attached else "handshaking"
+        for endpoint, inproc in self._inproc.items():
+            states[endpoint] = "connected" if inproc.alive else "connecting"
+        return states
+
+    def wait_for_peers(self, count: int = 1, timeout: int | None = None) -> bool:
+        """Wait until at least ``count`` peers are connected; False on timeout (ms).
+
+        The cure for the slow joiner: a publisher can wait for its subscribers
+        before it sends (a zeropipe extension).
+        """
+        self._check_open()
+        core = self._core
+        timeout_ms = -1 if timeout is None or timeout < 0 else int(timeout)
+
+        def enough() -> bool | None:
+            return True if sum(1 for p in core.pipes if p.alive) >= count else None
+
+        try:
+            self._wait(enough, 0, timeout_ms)
+        except Again:
+            return False
+        return True
+
     # -- closing -------------------------------------------------------------
 
     def close(self, linger: int | None = None) -> None:
@@ -761,6 +891,7 @@ class Socket:
                 pipe.close(linger_ms)
         self.context._inproc.forget(core)
         self._reactor.retire(core)
+        self._stop_monitor()
         self.context._unregister(self)
 
     def __hash__(self) -> int:

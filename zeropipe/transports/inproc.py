@@ -34,7 +34,7 @@ class InprocRegistry:
             waiting = self._pending.pop(name, [])
         for connecter, connect_id in waiting:
             if not connecter.closed:
-                join(owner, connecter, connect_id)
+                join(owner, connecter, connect_id, name)
 
     def unbind(self, name: str, owner: PipeOwner) -> bool:
         with self._lock:
@@ -50,7 +50,7 @@ class InprocRegistry:
             if binder is None:
                 self._pending.setdefault(name, []).append((owner, connect_id))
                 return None
-        return join(binder, owner, connect_id)
+        return join(binder, owner, connect_id, name)
 
     def forget(self, owner: PipeOwner) -> None:
         """Drop every bind and pending connect of a closing socket."""
@@ -61,12 +61,16 @@ class InprocRegistry:
                 self._pending[name] = [w for w in waiting if w[0] is not owner]
 
 
-def join(binder: PipeOwner, connecter: PipeOwner, connect_id: bytes = b"") -> InprocPipe | None:
+def join(
+    binder: PipeOwner, connecter: PipeOwner, connect_id: bytes = b"", name: str = ""
+) -> InprocPipe | None:
     """Create a pipe pair between two sockets and attach each end."""
     if not compatible(binder.socket_type, connecter.socket_type):
         return None
     a, b = inproc_pair(binder, connecter)
     b.connect_id = connect_id
+    a.bound = True
+    a.endpoint = b.endpoint = a.peer_address = b.peer_address = f"inproc://{name}"
     with binder.lock:
         if binder.closed or not binder.attach(a):
             return None

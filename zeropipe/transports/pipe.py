@@ -48,6 +48,9 @@ class PipeOwner(Protocol):
     def absorb(self, pipe: Pipe) -> None:
         """Consume what ``pipe`` received (only when ``absorbs_input``)."""
 
+    def event(self, kind: int, value: int, endpoint: str) -> None:
+        """Report a connection event (see :mod:`zeropipe.transports.monitor`)."""
+
 
 class Pipe:
     """Interface shared by every pipe."""
@@ -65,6 +68,10 @@ class Pipe:
     fd: int = -1
     #: The listener a bound stream pipe came from (unbind closes those), else None.
     listener: object = None
+    #: The endpoint (bound or connected) this peer came through.
+    endpoint: str = ""
+    #: True when the peer connected to an endpoint this socket bound.
+    bound: bool = False
 
     def write(self, msg: Message) -> bool:
         """Queue a whole message; False when the pipe is at its high-water mark."""

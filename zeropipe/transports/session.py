@@ -17,6 +17,7 @@ from typing import Any
 
 from zeropipe.transports import ipc, tcp
 from zeropipe.transports.endpoint import Endpoint, EndpointError
+from zeropipe.transports.monitor import Event
 from zeropipe.transports.pipe import PipeOwner
 from zeropipe.transports.reactor import Reactor, Timer
 from zeropipe.transports.stream import StreamPipe, peer_description
@@ -37,7 +38,9 @@ class Listener:
         self.sock, self.endpoint = module.open_listener(ep, owner.options)
         self._inode = ipc.bound_inode(self.endpoint) if ep.transport == "ipc" else None
         self.closed = False
-        reactor.call_soon(reactor.add_reader, self.sock.fileno(), self._on_accept)
+        self.fd = self.sock.fileno()
+        reactor.call_soon(reactor.add_reader, self.fd, self._on_accept)
+        owner.event(Event.LISTENING, self.fd, self.endpoint)
 
     def _on_accept(self) -> None:
         for _ in range(256):
@@ -51,6 +54,7 @@ class Listener:
             conn.setblocking(False)
             if conn.family != socket.AF_UNIX:
                 tcp.tune(conn, self.owner.options)
+            self.owner.event(Event.ACCEPTED, conn.fileno(), self.endpoint)
             pipe = StreamPipe(
                 self.owner,
                 conn,
@@ -58,10 +62,12 @@ class Listener:
                 as_server=True,
                 peer_address=peer_description(conn),
                 listener=self,
+                endpoint=self.endpoint,
             )
             pipe.start()
 
     def _accept_failed(self, exc: OSError) -> None:
+        self.owner.event(Event.ACCEPT_FAILED, exc.errno or 0, self.endpoint)
         if exc.errno in _FD_EXHAUSTED:
             log.warning("zeropipe: accept on %s failed (%s); retrying", self.endpoint, exc)
             fd = self.sock.fileno()
@@ -76,6 +82,7 @@ class Listener:
         """Stop listening (thread-safe)."""
         if not self.closed:
             self.closed = True
+            self.owner.event(Event.CLOSED, self.fd, self.endpoint)
             # Remove the ipc file now, so a bind to the same path right after
             # close() or unbind() cannot lose its file to our late clean-up.
             ipc.remove_path(self.endpoint, self._inode, wildcard=self.ep.address == "*")
@@ -117,9 +124,12 @@ class Connecter:
             return
         err = sock.connect_ex(addr)
         if err not in (0, errno.EINPROGRESS, errno.EAGAIN, errno.EWOULDBLOCK):
+            self.owner.event(Event.CLOSED, sock.fileno(), self.endpoint)
             sock.close()
             self._retry(failed=True)
             return
+        if err:
+            self.owner.event(Event.CONNECT_DELAYED, err, self.endpoint)
         self._sock = sock
         self.reactor.add_writer(sock.fileno(), self._on_connected)
 
@@ -130,9 +140,11 @@ class Connecter:
         self.reactor.remove_writer(sock.fileno())
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err or self.stopped:
+            self.owner.event(Event.CLOSED, sock.fileno(), self.endpoint)
             sock.close()
             self._retry(failed=True)
             return
+        self.owner.event(Event.CONNECTED, sock.fileno(), self.endpoint)
         pipe = StreamPipe(
             self.owner,
             sock,
@@ -140,6 +152,7 @@ class Connecter:
             as_server=False,
             peer_address=peer_description(sock),
             on_closed=self._on_pipe_closed,
+            endpoint=self.endpoint,
         )
         pipe.connect_id = self.connect_id
         self.pipe = pipe
@@ -160,6 +173,7 @@ class Connecter:
         delay = self._ivl
         if failed and opts.reconnect_ivl_max > 0:
             self._ivl = min(max(self._ivl, 1) * 2, opts.reconnect_ivl_max)
+        self.owner.event(Event.CONNECT_RETRIED, max(delay, 0), self.endpoint)
         self._timer = self.reactor.call_later(max(delay, 0) / 1000, self._attempt)
 
     def stop(self, linger_ms: int) -> None:

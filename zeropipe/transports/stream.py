@@ -22,6 +22,7 @@ read with ``recv_into`` straight into its own buffer.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import select
@@ -43,6 +44,7 @@ from zeropipe.protocol import (
     frame_header,
 )
 from zeropipe.protocol.frames import Buffer
+from zeropipe.transports.monitor import Event
 from zeropipe.transports.pipe import Pipe, PipeOwner, take
 
 if TYPE_CHECKING:
@@ -95,6 +97,7 @@ class StreamPipe(Pipe):
         peer_address: str,
         on_closed: Callable[[StreamPipe, str], None] | None = None,
         listener: object = None,
+        endpoint: str = "",
     ) -> None:
         opts = owner.options
         self.owner = owner
@@ -104,6 +107,8 @@ class StreamPipe(Pipe):
         self.peer_address = peer_address
         self.on_closed = on_closed
         self.listener = listener
+        self.bound = listener is not None
+        self.endpoint = endpoint
         self.conn = Connection(
             owner.socket_type,
             as_server=as_server,
@@ -154,7 +159,7 @@ class StreamPipe(Pipe):
 
     def _handshake_timeout(self) -> None:
         if self.alive and not self.attached:
-            self._lost("handshake timed out")
+            self._lost("handshake timed out", errno.ETIMEDOUT)
 
     def _on_handshake_readable(self) -> None:
         if not self._read_chunk():
@@ -181,6 +186,7 @@ class StreamPipe(Pipe):
                 self._finalize("refused by the socket")
                 return
             self.attached = True
+            owner.event(Event.HANDSHAKE_SUCCEEDED, 0, self.endpoint)
             self._dispatch_events()
             owner.wake()
         self._start_heartbeats()
@@ -486,12 +492,26 @@ class StreamPipe(Pipe):
                 self.sock.send(data)
             except OSError:
                 pass
-        self._lost(f"protocol error: {exc}")
+        if self.conn.peer_greeting is None:
+            self._lost(f"protocol error: {exc}", errno.EPROTO)
+        else:
+            self._lost(f"protocol error: {exc}", -exc.code)
 
-    def _lost(self, reason: str) -> None:
-        """The connection is unusable; detach and let the reactor clean up."""
+    def _lost(self, reason: str, failure: int = errno.ECONNRESET) -> None:
+        """The connection is unusable; detach and let the reactor clean up.
+
+        ``failure`` is what a monitor hears if the handshake had not finished:
+        an errno (HANDSHAKE_FAILED_NO_DETAIL), or minus a protocol error code.
+        """
         if not self.alive:
             return
+        owner = self.owner
+        if not self.attached:
+            if failure < 0:
+                owner.event(Event.HANDSHAKE_FAILED_PROTOCOL, -failure, self.endpoint)
+            else:
+                owner.event(Event.HANDSHAKE_FAILED_NO_DETAIL, failure, self.endpoint)
+        owner.event(Event.DISCONNECTED, self.fd, self.endpoint)
         self.alive = False
         self.hwm = -1
         self.close_reason = reason

@@ -1,0 +1,1 @@
+"""Helpers with pyzmq's module paths (``zeropipe.utils.monitor``)."""
