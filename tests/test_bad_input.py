@@ -30,7 +30,7 @@ from zeropipe.protocol.greeting import build_greeting
 
 pytestmark = pytest.mark.timeout(20)
 
-CLOSE_TIMEOUT_S = 2.0
+CLOSE_TIMEOUT_S = 5.0
 """How long we give zeropipe to close a hostile connection."""
 
 GOOD_DELIVERY_S = 1.0

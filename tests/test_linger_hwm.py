@@ -35,11 +35,6 @@ IMPL = os.environ.get("ZP_IMPL", "zeropipe")
 MODULE = {"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL]
 zmq: Any = importlib.import_module(MODULE)
 
-queues_only_to_connected_peers = pytest.mark.skipif(
-    IMPL != "zeropipe",
-    reason="libzmq queues on a not-yet-connected pipe (unless IMMEDIATE); zeropipe does not",
-)
-
 TIMEOUT_MS = 5000
 TERM_TIMEOUT_S = 10.0
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -397,24 +392,52 @@ def test_term_returns_when_a_push_was_never_connected(env: Env) -> None:
     term_with_deadline(ctx)  # raises if term() hangs on the unsendable messages
 
 
-@queues_only_to_connected_peers
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("transport", ["tcp", "ipc", "inproc"])
-def test_term_returns_when_a_connecting_push_never_got_a_peer(env: Env, transport: str) -> None:
-    """Our PUSH only queues to connected peers: NOBLOCK sends raise Again, term does not hang."""
+@pytest.mark.parametrize("transport", ["tcp", "ipc"])  # libzmq ignores IMMEDIATE for inproc
+def test_immediate_push_never_queues_to_a_missing_peer(env: Env, transport: str) -> None:
+    """With IMMEDIATE, NOBLOCK sends raise Again and term() does not wait for anything."""
     ctx = env.context()
     push = env.socket(ctx, zmq.PUSH)
-    if transport == "tcp":
-        endpoint = f"tcp://127.0.0.1:{_free_port()}"
-    else:
-        endpoint = env.bind_endpoint(transport)
-    push.connect(endpoint)
+    push.setsockopt(zmq.IMMEDIATE, 1)
+    push.connect(_nowhere(env, transport))
     time.sleep(0.2)  # some reconnect attempts
     for _ in range(10):
         with pytest.raises(zmq.Again):
             push.send(b"undeliverable", zmq.NOBLOCK)
-    push.close()  # default linger: infinite
-    term_with_deadline(ctx)  # raises if term() hangs on the unsendable messages
+    push.close()  # default linger: infinite, and nothing to wait for
+    term_with_deadline(ctx)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("transport", ["tcp", "ipc", "inproc"])
+def test_push_queues_to_a_missing_peer_up_to_its_hwm(env: Env, transport: str) -> None:
+    """IMMEDIATE 0 (the default): the connecting pipe takes SNDHWM messages, then Again."""
+    ctx = env.context()
+    push = env.socket(ctx, zmq.PUSH)
+    push.sndhwm = 5
+    push.connect(_nowhere(env, transport))
+    queued = 0
+    refused = False
+    for _ in range(100):
+        try:
+            push.send(b"waiting", zmq.NOBLOCK)
+        except zmq.Again:
+            refused = True
+            break
+        queued += 1
+    assert refused
+    assert 5 <= queued < 100
+    if IMPL == "zeropipe":
+        assert queued == 5  # exactly SNDHWM: nothing else buffers them
+    push.close(linger=0)  # with LINGER -1, term() would wait for that peer, as libzmq does
+    term_with_deadline(ctx)
+
+
+def _nowhere(env: Env, transport: str) -> str:
+    """An endpoint nobody binds."""
+    if transport == "tcp":
+        return f"tcp://127.0.0.1:{_free_port()}"
+    return env.bind_endpoint(transport)
 
 
 def _free_port() -> int:

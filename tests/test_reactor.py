@@ -94,7 +94,7 @@ class _Owner:
 
 def _connecter(**options: int) -> tuple[Connecter, RecordingReactor]:
     fake = RecordingReactor()
-    owner: Any = _Owner(**options)
+    owner: Any = _Owner(immediate=1, **options)  # no pipe before a connection exists
     connecter = Connecter(owner, fake, parse_endpoint("tcp://127.0.0.1:1"))  # type: ignore[arg-type]
     return connecter, fake
 

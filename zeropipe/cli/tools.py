@@ -13,17 +13,17 @@ or hex with ``--hex``. Received frames print as text when they are printable UTF
 
 from __future__ import annotations
 
-import importlib
 import itertools
 import json
 import random
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, TextIO
+from typing import TextIO
 
 import zeropipe as zmq
-from zeropipe import Context, Socket, SocketType, ZMQError
+from zeropipe import Context, Event, Socket, SocketType, ZMQError
+from zeropipe.utils.monitor import MonitorMessage, recv_monitor_message
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -192,67 +192,37 @@ def outgoing(
 # -- monitor events --------------------------------------------------------------------------
 
 
-def event_names() -> dict[int, str]:
-    """Monitor event numbers and their names ("CONNECTED", ...), from ``zeropipe.EVENT_*``."""
-    names: dict[int, str] = {}
-    for attr in dir(zmq):
-        if attr.startswith("EVENT_") and not attr.startswith("EVENT_ALL"):
-            value = getattr(zmq, attr)
-            if isinstance(value, int):
-                names.setdefault(int(value), attr[len("EVENT_") :])
-    return names
-
-
-def _monitor_api(sock: Socket) -> tuple[Socket, Callable[[Socket], dict[str, Any]]]:
-    """``sock.get_monitor_socket()`` and ``zeropipe.utils.monitor.recv_monitor_message``."""
-    get_monitor_socket = getattr(sock, "get_monitor_socket", None)
-    try:
-        module = importlib.import_module("zeropipe.utils.monitor")
-    except ImportError:
-        module = None
-    if get_monitor_socket is None or module is None:
-        raise ToolError("this zeropipe cannot monitor sockets (no Socket.get_monitor_socket)")
-    monitor_sock: Socket = get_monitor_socket()
-    receive: Callable[[Socket], dict[str, Any]] = module.recv_monitor_message
-    return monitor_sock, receive
-
-
-def format_event(event: dict[str, Any], names: dict[int, str]) -> str:
-    """``NAME value endpoint`` of a monitor event."""
+def format_event(event: MonitorMessage) -> str:
+    """``NAME value endpoint`` of a monitor event ("HANDSHAKE_SUCCEEDED 0 tcp://...")."""
     number = int(event["event"])
-    endpoint = event.get("endpoint", b"")
-    if isinstance(endpoint, bytes):
-        endpoint = endpoint.decode("utf-8", "replace")
-    return f"{names.get(number, str(number))} {event['value']} {endpoint}"
+    try:
+        name = Event(number).name or str(number)
+    except ValueError:
+        name = str(number)
+    endpoint = event["endpoint"].decode("utf-8", "replace")
+    return f"{name} {event['value']} {endpoint}"
 
 
-# -- send ------------------------------------------------------------------------------------
-
-
-def _wait_connected(
-    sock: Socket,
-    monitor: tuple[Socket, Callable[[Socket], dict[str, Any]]] | None,
-    timeout: int,
-) -> None:
+def _wait_connected(sock: Socket, monitor_sock: Socket | None, timeout: int) -> None:
     """Block until a peer is there to take messages (see ``send``)."""
     what = f"no peer within {timeout} ms"
-    if sock.socket_type == SocketType.XPUB:
+    if monitor_sock is None:  # an XPUB
         if not sock.poll(timeout, zmq.POLLIN):
             raise ToolError(f"{what} (no subscription arrived)")
         sock.recv_multipart()  # the first subscription
         return
-    if monitor is not None:
-        monitor_sock, receive = monitor
-        handshake = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", None)
-        deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
-        while True:
-            left = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            if not monitor_sock.poll(left):
-                raise ToolError(what)
-            if receive(monitor_sock)["event"] == handshake:
-                return
-    if not sock.poll(timeout, zmq.POLLOUT):
-        raise ToolError(what)
+    deadline = None if timeout < 0 else time.monotonic() + timeout / 1000
+    while True:
+        left = -1 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        if not monitor_sock.poll(left):
+            raise ToolError(what)
+        if recv_monitor_message(monitor_sock)["event"] == Event.HANDSHAKE_SUCCEEDED:
+            break
+    sock.disable_monitor()
+    monitor_sock.close()
+
+
+# -- send ------------------------------------------------------------------------------------
 
 
 def send(
@@ -276,33 +246,28 @@ def send(
 ) -> int:
     """``zeropipe send``: send messages; a REQ socket prints each reply.
 
-    ``wait_connected`` waits before the first message until a peer can take it: PUSH, REQ,
-    DEALER and PAIR until the socket is writable; PUB and XPUB until a first subscription
-    arrives (a PUB opens as an XPUB for this, which SUB peers accept like a PUB); ROUTER
-    until a peer completes its handshake (monitor events). ``timeout`` (ms, -1 forever)
-    bounds that wait, each send, and each REQ reply.
+    ``wait_connected`` waits before the first message until a peer can take it: until a
+    peer completes its handshake (a monitor event), and for PUB until a first subscription
+    arrives (PUB opens as an XPUB for this, which SUB peers accept like a PUB): otherwise,
+    a connect returns at once and messages queue for a peer that may never come, and a PUB
+    drops what it sends before subscriptions arrive (the slow joiner). ``timeout`` (ms, -1
+    forever) bounds that wait, each send, and each REQ reply.
     """
     output = out or sys.stdout
     lines: Iterable[str] = sys.stdin if stdin is None else stdin
 
     def body(ctx: Context) -> int:
         kind = socket_type(kind_name)
-        sock = None
-        if wait_connected and kind == SocketType.PUB:
-            try:
-                sock = open_socket(ctx, SocketType.XPUB, linger=linger, identity=identity)
-            except ToolError:
-                pass  # no XPUB in this zeropipe: wait for a handshake instead
-        if sock is None:
-            sock = open_socket(ctx, kind, linger=linger, identity=identity)
+        opened = SocketType.XPUB if wait_connected and kind == SocketType.PUB else kind
+        sock = open_socket(ctx, opened, linger=linger, identity=identity)
         sock.setsockopt(zmq.SNDTIMEO, timeout)
         sock.setsockopt(zmq.RCVTIMEO, timeout)
-        monitor = None
-        if wait_connected and sock.socket_type in (SocketType.PUB, SocketType.ROUTER):
-            monitor = _monitor_api(sock)
+        monitor_sock = None
+        if wait_connected and sock.socket_type != SocketType.XPUB:
+            monitor_sock = sock.get_monitor_socket(Event.HANDSHAKE_SUCCEEDED)
         attach(sock, endpoint, bind, error)
         if wait_connected:
-            _wait_connected(sock, monitor, timeout)
+            _wait_connected(sock, monitor_sock, timeout)
         messages_out = outgoing(
             messages, lines, multipart=multipart, delimiter=delimiter, as_hex=as_hex, count=count
         )
@@ -413,8 +378,7 @@ def monitor(
 
     def body(ctx: Context) -> int:
         sock = open_socket(ctx, socket_type(kind_name), linger=0)
-        monitor_sock, receive = _monitor_api(sock)
-        names = event_names()
+        monitor_sock = sock.get_monitor_socket()
         attach(sock, endpoint, bind, error)
         seen = 0
         while count == 0 or seen < count:
@@ -422,7 +386,7 @@ def monitor(
                 if count:
                     raise ToolError(f"no event within {timeout} ms ({seen} of {count} seen)")
                 return EXIT_OK
-            print(format_event(receive(monitor_sock), names), file=output, flush=True)
+            print(format_event(recv_monitor_message(monitor_sock)), file=output, flush=True)
             seen += 1
         return EXIT_OK
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from zeropipe.errors import ZMQError
 from zeropipe.protocol import Message, SocketType
+from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
 from zeropipe.transports.stream import StreamPipe
@@ -75,6 +76,9 @@ class SocketCore:
     def absorb(self, pipe: Pipe) -> None:
         """Consume the messages a pipe received (patterns with ``absorbs_input``)."""
 
+    def pipe_ready(self, pipe: Pipe) -> None:
+        """A persistent pipe reconnected (SUB re-sends its subscriptions)."""
+
     def event(self, kind: int, value: int, endpoint: str) -> None:
         monitor = self.monitor
         if monitor is not None and kind & self.monitor_mask:
@@ -115,6 +119,13 @@ class SocketCore:
 
     def xhas_out(self) -> bool:
         return False
+
+    #: True when the first frame of a message must be checked as it is sent (ROUTER).
+    routes_first_frame = False
+
+    def route_ready(self, routing_id: Buffer) -> bool:
+        """May a message to ``routing_id`` be sent now? (raise if it never can)"""
+        return True
 
     def last_pipe(self) -> Pipe | None:
         """The pipe the last received message came from, if known."""
@@ -167,7 +178,7 @@ class SocketCore:
         """What a parked thread should poll, besides the waker."""
         fds = []
         for pipe in self.pipes:
-            if type(pipe) is not StreamPipe or not pipe.alive:
+            if type(pipe) is not StreamPipe or not pipe.ready:
                 continue
             mask = 0
             if events & POLLIN and pipe.wants_read():

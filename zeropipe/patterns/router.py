@@ -91,7 +91,7 @@ class RouterCore(SocketCore):
         if type(msg) is not list:
             return True  # only a routing id, no body: nothing to send
         frames: list[Buffer] = msg
-        pipe = self.by_id.get(bytes(frames[0]))
+        pipe = self._route(frames[0])
         body = frames[1:]
         if not body:
             return True
@@ -105,6 +105,24 @@ class RouterCore(SocketCore):
                 return False  # full: the caller waits, or gets EAGAIN
             self.drops += 1  # a full peer misses it
         return True
+
+    @property
+    def routes_first_frame(self) -> bool:  # type: ignore[override]
+        return bool(self.options.router_mandatory)
+
+    def _route(self, routing_id: Buffer) -> Pipe | None:
+        """The live pipe of a peer (an inproc peer that left is forgotten here)."""
+        pipe = self.by_id.get(bytes(routing_id))
+        if pipe is not None and not pipe.alive:
+            self.detach(pipe)
+            return None
+        return pipe
+
+    def route_ready(self, routing_id: Buffer) -> bool:
+        pipe = self._route(routing_id)
+        if pipe is None:
+            raise ZMQError(errno.EHOSTUNREACH, "Host unreachable: no peer with that routing id")
+        return pipe.has_room()
 
     def xhas_in(self) -> bool:
         return self.fq.has_in()

@@ -35,6 +35,10 @@ class SubCore(SocketCore):
     def on_detach(self, pipe: Pipe) -> None:
         self.fq.detach(pipe)
 
+    def pipe_ready(self, pipe: Pipe) -> None:
+        for topic in self.subscriptions:
+            send_subscription(pipe, topic, subscribe=True)
+
     def subscribe(self, topic: bytes) -> None:
         self.subscriptions.add(topic)
         for pipe in self.pipes:
@@ -77,7 +81,12 @@ class SubCore(SocketCore):
 
 
 def send_subscription(pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
-    """A SUBSCRIBE/CANCEL command to a ZMTP 3.1 peer, a ``\\x01``/``\\x00`` message to others."""
+    """A SUBSCRIBE/CANCEL command to a ZMTP 3.1 peer, a ``\\x01``/``\\x00`` message to others.
+
+    A pipe without a connection now gets every subscription when it has one.
+    """
+    if not pipe.ready:
+        return
     if type(pipe) is StreamPipe and pipe.peer_minor >= 1:
         pipe.send_command(b"SUBSCRIBE" if subscribe else b"CANCEL", topic)
     else:

@@ -36,7 +36,11 @@ from collections.abc import Callable, Iterator
 
 from zeropipe.protocol import commands as cmd
 from zeropipe.protocol.commands import Metadata
-from zeropipe.protocol.errors import LocalProtocolError, RemoteProtocolError
+from zeropipe.protocol.errors import (
+    ZMTP_MECHANISM_MISMATCH,
+    LocalProtocolError,
+    RemoteProtocolError,
+)
 from zeropipe.protocol.events import (
     Cancel,
     Event,
@@ -287,7 +291,8 @@ class Connection:
         if greeting.mechanism != self.mechanism.name:
             raise RemoteProtocolError(
                 f"mechanism mismatch: peer uses {greeting.mechanism!r}, "
-                f"we use {self.mechanism.name!r}"
+                f"we use {self.mechanism.name!r}",
+                code=ZMTP_MECHANISM_MISMATCH,
             )
         self.peer_greeting = greeting
         self.state = ConnectionState.HANDSHAKE

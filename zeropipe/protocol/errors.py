@@ -8,6 +8,14 @@ closed and nothing it sent in the broken message may be delivered.
 
 from __future__ import annotations
 
+#: libzmq's ZMQ_PROTOCOL_ERROR_* codes (reported by monitors with HANDSHAKE_FAILED_PROTOCOL).
+ZMTP_UNSPECIFIED = 0x10000000
+ZMTP_UNEXPECTED_COMMAND = 0x10000001
+ZMTP_INVALID_SEQUENCE = 0x10000002
+ZMTP_MALFORMED_COMMAND_READY = 0x10000014
+ZMTP_INVALID_METADATA = 0x10000018
+ZMTP_MECHANISM_MISMATCH = 0x11000002
+
 
 class ProtocolError(Exception):
     """Base class of all ZMTP protocol errors."""
@@ -25,7 +33,9 @@ class RemoteProtocolError(ProtocolError):
     ``code`` is what a monitor reports with HANDSHAKE_FAILED_PROTOCOL.
     """
 
-    def __init__(self, message: str, *, error_reason: str = "", code: int = 0x10000000) -> None:
+    def __init__(
+        self, message: str, *, error_reason: str = "", code: int = ZMTP_UNSPECIFIED
+    ) -> None:
         super().__init__(message)
         self.error_reason = error_reason
         #: libzmq's ZMQ_PROTOCOL_ERROR_* code (ZMTP_UNSPECIFIED unless set).

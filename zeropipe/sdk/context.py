@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import threading
 import time
 import weakref
@@ -15,6 +16,9 @@ from zeropipe.transports.inproc import InprocRegistry
 from zeropipe.transports.reactor import Reactor
 
 S = TypeVar("S", bound=Socket)
+log = logging.getLogger("zeropipe")
+#: After this long, a term() still waiting for lingering messages says so.
+LINGER_WARNING_S = 5.0
 _OPTION_NAMES = {name.lower(): int(v) for name, v in SocketOption.__members__.items()}
 
 
@@ -153,7 +157,15 @@ class Context:
             time.sleep(0.005)
         reactor = self._reactor
         reactor.barrier()
+        warn_at = time.monotonic() + LINGER_WARNING_S
         while reactor.lingering:
+            if warn_at and time.monotonic() > warn_at:
+                warn_at = 0.0
+                log.warning(
+                    "zeropipe: Context.term() is waiting for messages queued to %s "
+                    "(LINGER -1 waits for their peer; set a finite LINGER to give up)",
+                    ", ".join(sorted(reactor.lingering_endpoints())) or "a peer",
+                )
             time.sleep(0.001)
         reactor.barrier()
         reactor.stop()

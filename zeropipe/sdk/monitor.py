@@ -10,6 +10,7 @@ events rather than ever blocking the connection that reports them.
 
 from __future__ import annotations
 
+import inspect
 import struct
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -53,9 +54,19 @@ def parse_monitor_message(msg: list[bytes]) -> MonitorMessage:
     return {"event": Event(kind), "value": value, "endpoint": bytes(msg[1])}
 
 
-def recv_monitor_message(socket: Socket, flags: int = 0) -> MonitorMessage:
-    """Receive and decode the next event from a monitor socket."""
-    return parse_monitor_message(socket.recv_multipart(flags))
+def recv_monitor_message(socket: Socket, flags: int = 0) -> Any:
+    """Receive and decode the next event from a monitor socket.
+
+    With an asyncio socket this returns an awaitable, as pyzmq's does.
+    """
+    frames = socket.recv_multipart(flags)
+    if inspect.isawaitable(frames):
+        return _parse_later(frames)
+    return parse_monitor_message(frames)
+
+
+async def _parse_later(frames: Any) -> MonitorMessage:
+    return parse_monitor_message(await frames)
 
 
 @dataclass(frozen=True)
@@ -66,7 +77,7 @@ class Peer:
     endpoint: str
     #: ``"connect"`` when this socket connected, ``"bind"`` when the peer did.
     direction: str
-    #: The peer's address: an IP for tcp, the path for ipc, the name for inproc.
+    #: The peer's address: its IP for tcp, the socket's path for ipc, the endpoint for inproc.
     address: str
     #: The peer's socket type, as it announced it.
     socket_type: str

@@ -375,16 +375,20 @@ class Socket:
         """Drop a connected endpoint and stop reconnecting to it."""
         self._check_open()
         endpoint = addr.decode() if isinstance(addr, bytes) else addr
+        # As libzmq's zmq_disconnect: what that peer sent and was not read yet
+        # goes with it (the socket's own end of the pipe is terminated).
         connecter = self._connecters.pop(endpoint, None)
         if connecter is not None:
             with self._core.lock:
                 if connecter.pipe is not None:
+                    connecter.pipe.discard_input()
                     self._core.detach(connecter.pipe)
             connecter.stop(0)
             return
         pipe = self._inproc.pop(endpoint, None)
         if pipe is not None:
             with self._core.lock:
+                pipe.discard_input()
                 self._core.detach(pipe)
                 pipe.close()
             return
@@ -395,6 +399,7 @@ class Socket:
         with core.lock:
             for pipe in list(core.pipes):
                 if pipe.listener is listener:
+                    pipe.discard_input()
                     core.detach(pipe)
                     pipe.close(0)
 
@@ -421,6 +426,8 @@ class Socket:
             return
         self._check_open()
         if flags & SNDMORE:
+            if not self._send_parts and self._core.routes_first_frame:
+                self._check_route(data, flags)
             self._send_parts.append(data)
             return
         parts = self._send_parts
@@ -438,6 +445,20 @@ class Socket:
             sent = core.xsend(data)
         if not sent:
             self._send_blocking(data, flags)
+
+    def _check_route(self, routing_id: Buffer, flags: int) -> None:
+        """ROUTER_MANDATORY: fail on the routing-id frame itself, as libzmq does."""
+        core = self._core
+        with core.lock:
+            if core.route_ready(routing_id):
+                return
+        if flags & NOBLOCK:
+            raise Again()
+        self._wait(
+            lambda: True if core.route_ready(routing_id) else None,
+            POLLOUT,
+            core.options.sndtimeo,
+        )
 
     def _send_message(self, msg: Message, flags: int) -> None:
         core = self._core
@@ -821,7 +842,7 @@ class Socket:
                 routing_id=pipe.routing_id,
             )
             for pipe in pipes
-            if pipe.alive
+            if pipe.ready and pipe.peer_type is not None
         ]
 
     @property
@@ -838,10 +859,13 @@ class Socket:
             pipe = connecter.pipe
             if pipe is None or not pipe.alive:
                 states[endpoint] = "connecting"
+            elif pipe.ready:
+                states[endpoint] = "connected"
             else:
-                states[endpoint] = "connected" if pipe.attached else "handshaking"
+                states[endpoint] = "handshaking" if pipe.has_socket else "connecting"
         for endpoint, inproc in self._inproc.items():
-            states[endpoint] = "connected" if inproc.alive else "connecting"
+            joined = inproc.alive and inproc.peer_type is not None
+            states[endpoint] = "connected" if joined else "connecting"
         return states
 
     def wait_for_peers(self, count: int = 1, timeout: int | None = None) -> bool:
@@ -855,7 +879,8 @@ class Socket:
         timeout_ms = -1 if timeout is None or timeout < 0 else int(timeout)
 
         def enough() -> bool | None:
-            return True if sum(1 for p in core.pipes if p.alive) >= count else None
+            joined = sum(1 for p in core.pipes if p.ready and p.peer_type is not None)
+            return True if joined >= count else None
 
         try:
             self._wait(enough, 0, timeout_ms)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
-from zeropipe.protocol import compatible
-from zeropipe.transports.pipe import InprocPipe, PipeOwner, inproc_pair
+from zeropipe.protocol import SocketType, compatible
+from zeropipe.transports.options import Options
+from zeropipe.transports.pipe import InprocPipe, PipeOwner, hwm_capacity, inproc_pair
 
 
 class InprocError(Exception):
@@ -22,7 +24,8 @@ class InprocRegistry:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bound: dict[str, PipeOwner] = {}
-        self._pending: dict[str, list[tuple[PipeOwner, bytes]]] = {}
+        #: Connects waiting for a bind: each already has its pipe (see :func:`pending_pipe`).
+        self._pending: dict[str, list[InprocPipe]] = {}
 
     def bind(self, name: str, owner: PipeOwner) -> None:
         import errno
@@ -32,9 +35,11 @@ class InprocRegistry:
                 raise InprocError(errno.EADDRINUSE, f"inproc://{name} is already bound")
             self._bound[name] = owner
             waiting = self._pending.pop(name, [])
-        for connecter, connect_id in waiting:
-            if not connecter.closed:
-                join(owner, connecter, connect_id, name)
+        for pipe in waiting:
+            if pipe.orphaned:
+                adopt(owner, pipe, name)
+            elif pipe.alive and not pipe.owner.closed:
+                complete(owner, pipe, name)
 
     def unbind(self, name: str, owner: PipeOwner) -> bool:
         with self._lock:
@@ -44,12 +49,18 @@ class InprocRegistry:
         return False
 
     def connect(self, name: str, owner: PipeOwner, connect_id: bytes = b"") -> InprocPipe | None:
-        """Join the bound socket now, or wait for its bind (returns None)."""
+        """Join the bound socket now, or attach a pipe that waits for its bind (as libzmq).
+
+        Messages sent before the bind wait in that pipe (up to SNDHWM) and are
+        there for the binder when it comes. Returns the connecting side's pipe.
+        """
         with self._lock:
             binder = self._bound.get(name)
             if binder is None:
-                self._pending.setdefault(name, []).append((owner, connect_id))
-                return None
+                pipe = pending_pipe(owner, connect_id, name)
+                if pipe is not None:
+                    self._pending.setdefault(name, []).append(pipe)
+                return pipe
         return join(binder, owner, connect_id, name)
 
     def forget(self, owner: PipeOwner) -> None:
@@ -58,7 +69,7 @@ class InprocRegistry:
             for name in [n for n, o in self._bound.items() if o is owner]:
                 del self._bound[name]
             for name, waiting in self._pending.items():
-                self._pending[name] = [w for w in waiting if w[0] is not owner]
+                self._pending[name] = [p for p in waiting if p.owner is not owner or p.orphaned]
 
 
 def join(
@@ -81,3 +92,80 @@ def join(
             return None
         connecter.wake()
     return b
+
+
+class _Unbound:
+    """Stands in for the binder of an inproc pipe until the bind happens."""
+
+    lock = threading.Lock()
+    options = Options()
+    socket_type = SocketType.PAIR
+    closed = False
+    parked = False
+    absorbs_input = False
+    input_pending = False
+
+    def wake(self) -> None:
+        pass
+
+
+_UNBOUND: Any = _Unbound()
+
+
+def pending_pipe(connecter: PipeOwner, connect_id: bytes, name: str) -> InprocPipe | None:
+    """The connecting end of a pipe whose binder does not exist yet, attached now."""
+    b = inproc_pair(_UNBOUND, connecter)[1]
+    b.connect_id = connect_id
+    b.peer_type = None
+    b.capacity = max(connecter.options.sndhwm, 0)
+    b.endpoint = b.peer_address = f"inproc://{name}"
+    with connecter.lock:
+        if connecter.closed or not connecter.attach(b):
+            return None
+    return b
+
+
+def complete(binder: PipeOwner, b: InprocPipe, name: str) -> None:
+    """The bind came: give a waiting pipe its binder (or close it if incompatible)."""
+    connecter = b.owner
+    a = b.peer
+    if not compatible(binder.socket_type, connecter.socket_type):
+        with connecter.lock:
+            connecter.detach(b)
+            b.close()
+        return
+    a.owner = binder
+    a.bound = True
+    a.endpoint = a.peer_address = f"inproc://{name}"
+    a.peer_type, a.routing_id = connecter.socket_type, connecter.options.routing_id
+    a.capacity = hwm_capacity(binder.options.sndhwm, connecter.options.rcvhwm)
+    with connecter.lock:
+        b.peer_type, b.routing_id = binder.socket_type, binder.options.routing_id
+        b.capacity = hwm_capacity(connecter.options.sndhwm, binder.options.rcvhwm)
+    with binder.lock:
+        if binder.closed or not binder.attach(a):
+            with connecter.lock:
+                connecter.detach(b)
+            a.close()
+            return
+        if binder.absorbs_input and a.has_in():
+            binder.input_pending = True
+        binder.wake()
+    with connecter.lock:
+        connecter.wake()
+
+
+def adopt(binder: PipeOwner, b: InprocPipe, name: str) -> None:
+    """The bind came after the connecting socket closed: deliver what it left."""
+    a = b.peer
+    if not compatible(binder.socket_type, b.owner.socket_type):
+        return
+    a.owner = binder
+    a.bound = True
+    a.endpoint = a.peer_address = f"inproc://{name}"
+    a.peer_type = b.owner.socket_type
+    b.alive = b.ready = False
+    a.alive = a.ready = False  # readable until drained, then forgotten
+    with binder.lock:
+        if not binder.closed and binder.attach(a):
+            binder.wake()

@@ -48,6 +48,9 @@ class PipeOwner(Protocol):
     def absorb(self, pipe: Pipe) -> None:
         """Consume what ``pipe`` received (only when ``absorbs_input``)."""
 
+    def pipe_ready(self, pipe: Pipe) -> None:
+        """An attached (persistent) pipe finished a new handshake."""
+
     def event(self, kind: int, value: int, endpoint: str) -> None:
         """Report a connection event (see :mod:`zeropipe.transports.monitor`)."""
 
@@ -57,6 +60,8 @@ class Pipe:
 
     owner: PipeOwner
     alive: bool = True
+    #: True while the pipe has a usable connection (always, for inproc while alive).
+    ready: bool = True
     peer_type: SocketType | None = None
     routing_id: bytes = b""
     #: The id a connecting ROUTER gives this peer (its CONNECT_ROUTING_ID), if any.
@@ -96,6 +101,10 @@ class Pipe:
     def flush(self) -> bool:
         """Push queued output towards the peer; True when nothing is left."""
         return True
+
+    def discard_input(self) -> None:
+        """Drop what was received and not read (the socket disconnects from this peer)."""
+        raise NotImplementedError
 
     def close(self, linger_ms: int = 0) -> None:
         """Close this end from the owner's side."""
@@ -143,19 +152,28 @@ class InprocPipe(Pipe):
     def has_room(self) -> bool:
         return self.alive and (not self.capacity or len(self.outbound) < self.capacity)
 
+    def discard_input(self) -> None:
+        self.inbound.clear()
+
     def read_many(self, limit: int) -> list[Message]:
         msgs = take(self.inbound, limit)
         if msgs and self.peer.owner.parked:
             self.peer.owner.wake()
         return msgs
 
+    #: Closed before its binder came, with messages to deliver (LINGER not 0).
+    orphaned = False
+
     def close(self, linger_ms: int = 0) -> None:
         if not self.alive:
             return
-        self.alive = False
+        if self.peer_type is None and self.outbound and linger_ms != 0:
+            self.orphaned = True  # the binder, when it comes, still gets them (as libzmq)
+            return
+        self.alive = self.ready = False
         peer = self.peer
         if peer.alive:
-            peer.alive = False
+            peer.alive = peer.ready = False
             peer.owner.wake()
 
 
@@ -181,16 +199,16 @@ def inproc_pair(bind_owner: PipeOwner, connect_owner: PipeOwner) -> tuple[Inproc
     b = InprocPipe(connect_owner, a_to_b, b_to_a)
     a.peer, b.peer = b, a
     if not connect_owner.options.conflate:
-        a.capacity = _capacity(bind_owner.options.sndhwm, connect_owner.options.rcvhwm)
+        a.capacity = hwm_capacity(bind_owner.options.sndhwm, connect_owner.options.rcvhwm)
     if not bind_owner.options.conflate:
-        b.capacity = _capacity(connect_owner.options.sndhwm, bind_owner.options.rcvhwm)
+        b.capacity = hwm_capacity(connect_owner.options.sndhwm, bind_owner.options.rcvhwm)
     a.peer_type, b.peer_type = connect_owner.socket_type, bind_owner.socket_type
     a.routing_id = connect_owner.options.routing_id
     b.routing_id = bind_owner.options.routing_id
     return a, b
 
 
-def _capacity(sndhwm: int, rcvhwm: int) -> int:
+def hwm_capacity(sndhwm: int, rcvhwm: int) -> int:
     if sndhwm <= 0 or rcvhwm <= 0:
         return 0
     return sndhwm + rcvhwm

@@ -181,6 +181,10 @@ class Reactor:
         """How many closed connections are still delivering their queued output."""
         return len(self._lingering)
 
+    def lingering_endpoints(self) -> list[str]:
+        """The endpoints of the pipes still delivering after their socket closed."""
+        return [str(getattr(pipe, "endpoint", "")) for pipe in list(self._lingering)]
+
     # -- the loop ------------------------------------------------------------
 
     def _run(self) -> None:

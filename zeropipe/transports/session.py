@@ -15,6 +15,7 @@ import logging
 import socket
 from typing import Any
 
+from zeropipe.protocol import SocketType
 from zeropipe.transports import ipc, tcp
 from zeropipe.transports.endpoint import Endpoint, EndpointError
 from zeropipe.transports.monitor import Event
@@ -60,11 +61,17 @@ class Listener:
                 conn,
                 self.reactor,
                 as_server=True,
-                peer_address=peer_description(conn),
+                peer_address=self._peer_of(conn),
                 listener=self,
                 endpoint=self.endpoint,
             )
             pipe.start()
+
+    def _peer_of(self, conn: socket.socket) -> str:
+        """The peer's address: its IP for tcp, our path for ipc (its own is unnamed)."""
+        if conn.family == socket.AF_UNIX:
+            return str(self.endpoint).removeprefix("ipc://")
+        return peer_description(conn)
 
     def _accept_failed(self, exc: OSError) -> None:
         self.owner.event(Event.ACCEPT_FAILED, exc.errno or 0, self.endpoint)
@@ -109,7 +116,33 @@ class Connecter:
         self._sock: socket.socket | None = None
         self._timer: Timer | None = None
         self._ivl = owner.options.reconnect_ivl
+        if not owner.options.immediate and owner.socket_type is not SocketType.ROUTER:
+            self._attach_persistent()
         reactor.call_soon(self._attempt)
+
+    def _attach_persistent(self) -> None:
+        """IMMEDIATE 0 (libzmq's default): the peer's pipe exists from now on.
+
+        Messages sent before the connection is up, or while it is down, wait
+        in it and go out after the next handshake. (ROUTER, which addresses
+        peers by the id they announce, attaches each connection after its
+        handshake instead.)
+        """
+        owner = self.owner
+        pipe = StreamPipe(
+            owner,
+            None,
+            self.reactor,
+            as_server=False,
+            peer_address="",
+            on_closed=self._on_pipe_closed,
+            endpoint=self.endpoint,
+            persistent=True,
+        )
+        with owner.lock:
+            if not owner.closed and owner.attach(pipe):
+                pipe.attached = True
+                self.pipe = pipe
 
     def _attempt(self) -> None:
         self._timer = None
@@ -145,6 +178,12 @@ class Connecter:
             self._retry(failed=True)
             return
         self.owner.event(Event.CONNECTED, sock.fileno(), self.endpoint)
+        pipe = self.pipe
+        if pipe is not None and pipe.persistent:
+            with self.owner.lock:
+                pipe.use_socket(sock, False, peer_description(sock))
+            pipe.start()
+            return
         pipe = StreamPipe(
             self.owner,
             sock,
@@ -159,9 +198,16 @@ class Connecter:
         pipe.start()
 
     def _on_pipe_closed(self, pipe: StreamPipe, reason: str) -> None:
+        log.debug("zeropipe: connection to %s closed: %s", self.endpoint, reason)
+        if pipe.persistent:
+            if not pipe.alive:  # closed for good (after any LINGER): stop connecting
+                self.stopped = True
+                self._stop()
+                return
+            self._retry(failed=not pipe.handshaken)
+            return
         if pipe is self.pipe:
             self.pipe = None
-        log.debug("zeropipe: connection to %s closed: %s", self.endpoint, reason)
         self._retry(failed=not pipe.attached)
 
     def _retry(self, *, failed: bool) -> None:
@@ -180,10 +226,12 @@ class Connecter:
         """Stop reconnecting and close the connection (thread-safe)."""
         if self.stopped:
             return
-        self.stopped = True
         pipe = self.pipe
         if pipe is not None:
             pipe.close(linger_ms)
+            if pipe.persistent and pipe.alive and not pipe.ready:
+                return  # lingering before any connection: keep connecting until it ends
+        self.stopped = True
         self.reactor.call_soon(self._stop)
 
     def _stop(self) -> None:

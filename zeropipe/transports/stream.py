@@ -43,6 +43,7 @@ from zeropipe.protocol import (
     encode_frames,
     frame_header,
 )
+from zeropipe.protocol.errors import ZMTP_UNSPECIFIED
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.monitor import Event
 from zeropipe.transports.pipe import Pipe, PipeOwner, take
@@ -83,14 +84,22 @@ PHYSICAL_MEMORY = _physical_memory()
 
 
 class StreamPipe(Pipe):
-    """A pipe over a connected stream socket."""
+    """A pipe over a stream socket.
+
+    Most pipes live as long as one connection. A *persistent* pipe (a connected
+    endpoint with ``IMMEDIATE`` 0, as in libzmq) joins its socket at
+    ``connect`` time and outlives its connections: while there is none, what
+    is sent waits in ``pending`` (up to SNDHWM) and goes out after the next
+    handshake; what was received stays readable.
+    """
 
     pollable = True
+    sock: socket.socket
 
     def __init__(
         self,
         owner: PipeOwner,
-        sock: socket.socket,
+        sock: socket.socket | None,
         reactor: Reactor,
         *,
         as_server: bool,
@@ -98,30 +107,30 @@ class StreamPipe(Pipe):
         on_closed: Callable[[StreamPipe, str], None] | None = None,
         listener: object = None,
         endpoint: str = "",
+        persistent: bool = False,
     ) -> None:
         opts = owner.options
         self.owner = owner
-        self.sock = sock
-        self.fd = sock.fileno()
         self.reactor = reactor
-        self.peer_address = peer_address
         self.on_closed = on_closed
         self.listener = listener
         self.bound = listener is not None
         self.endpoint = endpoint
-        self.conn = Connection(
-            owner.socket_type,
-            as_server=as_server,
-            routing_id=opts.routing_id,
-            max_msg_size=opts.maxmsgsize,
-            frame_size_limit=PHYSICAL_MEMORY,
-        )
+        self.persistent = persistent
+        #: True while a connection has finished its handshake and is usable.
+        self.ready = False
+        #: True once the current connection finished its handshake.
+        self.handshaken = False
+        self.has_socket = False
+        self._finalized = False
         self.metadata = Metadata()
-        if opts.conflate:  # keep only the newest message received
-            self.conn.messages = deque(maxlen=1)
-        self.inq = self.conn.messages
+        # CONFLATE keeps only the newest message received.
+        self.inq: deque[Message] = deque(maxlen=1) if opts.conflate else deque()
+        self.pending: deque[Message] = deque()
         self.rcvhwm = opts.rcvhwm if opts.rcvhwm > 0 and not opts.conflate else 1 << 62
-        self.hwm = opts.sndhwm if opts.sndhwm > 0 else 1 << 62
+        self.sndhwm = opts.sndhwm if opts.sndhwm > 0 else 1 << 62
+        #: SNDHWM while ready; -1 otherwise, so that a write takes the slow path.
+        self.hwm = -1 if persistent else self.sndhwm
         self.out: list[Buffer] = []
         self.out_bytes = 0
         self.out_msgs = 0
@@ -145,51 +154,110 @@ class StreamPipe(Pipe):
         self._ttl_timer: Timer | None = None
         self.peer_ttl = 0.0
         self._linger_deadline: float | None = None
+        self.conn = self._new_connection(as_server)
+        self.fd = -1
+        self.peer_address = peer_address
+        if sock is not None:
+            self.use_socket(sock, as_server, peer_address)
+
+    def _new_connection(self, as_server: bool) -> Connection:
+        opts = self.owner.options
+        conn = Connection(
+            self.owner.socket_type,
+            as_server=as_server,
+            routing_id=opts.routing_id,
+            max_msg_size=opts.maxmsgsize,
+            frame_size_limit=PHYSICAL_MEMORY,
+        )
+        conn.messages = self.inq  # what was received before a reconnect stays readable
+        return conn
+
+    def use_socket(self, sock: socket.socket, as_server: bool, peer_address: str) -> None:
+        """Take a new connection (a persistent pipe after a reconnect: owner's lock held)."""
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.has_socket = True
+        self.peer_address = peer_address
+        if self.conn.peer_greeting is not None or self.conn.has_data_to_send:
+            self.conn = self._new_connection(as_server)
+        self._probe = None
+        self.out.clear()
+        self.out_bytes = self.out_msgs = 0
+        self.out_large = False
+        self.watching_write = False
+        self.last_write = 0.0
+        self.last_recv = _monotonic()
+        self.peer_ttl = 0.0
+        self.handshaken = False
 
     # -- handshake (reactor thread) ------------------------------------------
 
     def start(self) -> None:
         """Send our greeting and wait for the peer's (reactor thread)."""
-        self.conn.initiate()
-        self._queue_control()
+        with self.owner.lock:
+            self.conn.initiate()
+            self._queue_control()
         self.reactor.add_reader(self.fd, self._on_handshake_readable)
         ivl = self.owner.options.handshake_ivl
         if ivl > 0:
             self._handshake_timer = self.reactor.call_later(ivl / 1000, self._handshake_timeout)
 
     def _handshake_timeout(self) -> None:
-        if self.alive and not self.attached:
-            self._lost("handshake timed out", errno.ETIMEDOUT)
+        with self.owner.lock:
+            if self.alive and self.has_socket and not self.ready:
+                self._lost("handshake timed out", errno.ETIMEDOUT)
 
     def _on_handshake_readable(self) -> None:
-        if not self._read_chunk():
-            return
-        self._queue_control()
-        event = self.conn.next_event()
-        while event is not None:
-            if isinstance(event, HandshakeComplete):
-                self._on_ready(event)
+        with self.owner.lock:
+            if self.ready or not self._read_chunk():
                 return
-            event = self.conn.next_event()
+            self._queue_control()  # may find the connection gone
+            event = self.conn.next_event() if self.alive else None
+            while event is not None:
+                if isinstance(event, HandshakeComplete):
+                    self._on_ready(event)
+                    break
+                event = self.conn.next_event()
+            else:
+                return
+        self._start_heartbeats()
 
     def _on_ready(self, event: HandshakeComplete) -> None:
+        """The handshake succeeded (reactor thread, owner's lock held)."""
         self.reactor.remove_reader(self.fd)
         if self._handshake_timer is not None:
             self._handshake_timer.cancel()
         self.peer_type = event.peer_type
         self.routing_id = event.routing_id
         self.metadata = event.metadata
+        self.handshaken = True
         owner = self.owner
-        with owner.lock:
+        if self.persistent:
+            self.ready = True
+            self.hwm = self.sndhwm
+            if self._linger_deadline is not None:  # closed while unconnected: deliver, end
+                self._send_pending()
+                if self.flush():
+                    self._finalize("closed")
+                return
+            owner.event(Event.HANDSHAKE_SUCCEEDED, 0, self.endpoint)
+            self._send_pending()
+            owner.pipe_ready(self)
+        else:
+            self.ready = True
             if owner.closed or not owner.attach(self):
-                self.alive = False
+                self.alive = self.ready = False
                 self._finalize("refused by the socket")
                 return
             self.attached = True
             owner.event(Event.HANDSHAKE_SUCCEEDED, 0, self.endpoint)
-            self._dispatch_events()
-            owner.wake()
-        self._start_heartbeats()
+        self._dispatch_events()
+        owner.wake()
+
+    def _send_pending(self) -> None:
+        pending = self.pending
+        while pending and self.write(pending[0]):
+            pending.popleft()
 
     # -- heartbeats (reactor thread) -----------------------------------------
 
@@ -200,7 +268,7 @@ class StreamPipe(Pipe):
 
     def _heartbeat(self) -> None:
         opts = self.owner.options
-        if not self.alive:
+        if not self.ready:
             return
         timeout = opts.heartbeat_timeout if opts.heartbeat_timeout >= 0 else opts.heartbeat_ivl
         with self.owner.lock:
@@ -214,7 +282,9 @@ class StreamPipe(Pipe):
     # -- sending (owner's lock held) -----------------------------------------
 
     def write(self, msg: Message) -> bool:
-        if self.out_msgs >= self.hwm:  # also true once the connection is lost (hwm -1)
+        if self.out_msgs >= self.hwm:  # also true while not ready (hwm -1)
+            if not self.ready:
+                return self._write_pending(msg)
             self.flush()
             if self.out_msgs >= self.hwm or not self.alive:
                 return False
@@ -226,8 +296,8 @@ class StreamPipe(Pipe):
             idle = now - self.last_write > IDLE_WRITE
             # After a pause the peer may have hung up without anyone reading: look
             # first, so the message goes to a live peer (or waits) instead of being lost.
-            if idle and self.attached and not self._still_connected():
-                return False
+            if idle and self.ready and not self._still_connected():
+                return self._write_pending(msg)  # waits for the next connection, or refused
         size = len(msg) if type(msg) is bytes else LARGE_FRAME
         if size < 256:
             out += SHORT_HEADER[size], msg  # type: ignore[arg-type]  # msg is bytes here
@@ -262,6 +332,18 @@ class StreamPipe(Pipe):
             self.flush()
         return True
 
+    def _write_pending(self, msg: Message) -> bool:
+        """Queue a message until the next handshake (persistent pipes only)."""
+        if (
+            not self.persistent
+            or not self.alive
+            or self._linger_deadline is not None
+            or len(self.pending) >= self.sndhwm
+        ):
+            return False
+        self.pending.append(msg)
+        return True
+
     def _still_connected(self) -> bool:
         """Read what the peer sent (a hang-up included) without waiting; False if it is gone.
 
@@ -274,7 +356,7 @@ class StreamPipe(Pipe):
             probe.register(self.fd, select.POLLIN)
         if probe.poll(0) and self.wants_read():
             self.read_some()
-        return self.alive
+        return self.ready
 
     def _encode(self, out: list[Buffer], msg: Message) -> int:
         frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
@@ -384,15 +466,20 @@ class StreamPipe(Pipe):
     def has_room(self) -> bool:
         if self.out_msgs < self.hwm:
             return True
+        if not self.ready:
+            return self.persistent and self.alive and len(self.pending) < self.sndhwm
         self.flush()
         return self.out_msgs < self.hwm
 
     def read_many(self, limit: int) -> list[Message]:
         return take(self.inq, limit)
 
+    def discard_input(self) -> None:
+        self.inq.clear()
+
     def wants_read(self) -> bool:
         """True when there is room to read more from the kernel."""
-        return self.alive and len(self.inq) < self.rcvhwm
+        return self.ready and len(self.inq) < self.rcvhwm
 
     def read_some(self) -> bool:
         """Read and parse one chunk if there is one; False if nothing was read."""
@@ -414,7 +501,7 @@ class StreamPipe(Pipe):
 
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a command after the messages already queued (owner's lock held)."""
-        if self.alive:
+        if self.ready:
             self.conn.send_command(name, data)
             self._queue_control()
 
@@ -436,7 +523,7 @@ class StreamPipe(Pipe):
 
     def _check_ttl(self) -> None:
         """Reactor thread: close a peer that went quiet for longer than its TTL."""
-        if not self.alive:
+        if not self.ready:
             return
         silent = _monotonic() - self.last_recv
         if silent > self.peer_ttl:
@@ -492,8 +579,8 @@ class StreamPipe(Pipe):
                 self.sock.send(data)
             except OSError:
                 pass
-        if self.conn.peer_greeting is None:
-            self._lost(f"protocol error: {exc}", errno.EPROTO)
+        if self.conn.peer_greeting is None and exc.code == ZMTP_UNSPECIFIED:
+            self._lost(f"protocol error: {exc}", errno.EPROTO)  # not ZMTP at all
         else:
             self._lost(f"protocol error: {exc}", -exc.code)
 
@@ -503,16 +590,20 @@ class StreamPipe(Pipe):
         ``failure`` is what a monitor hears if the handshake had not finished:
         an errno (HANDSHAKE_FAILED_NO_DETAIL), or minus a protocol error code.
         """
-        if not self.alive:
+        if not self.alive or not self.has_socket:
             return
         owner = self.owner
-        if not self.attached:
+        if not self.ready:
             if failure < 0:
                 owner.event(Event.HANDSHAKE_FAILED_PROTOCOL, -failure, self.endpoint)
             else:
                 owner.event(Event.HANDSHAKE_FAILED_NO_DETAIL, failure, self.endpoint)
         owner.event(Event.DISCONNECTED, self.fd, self.endpoint)
+        if self.persistent and self._linger_deadline is None and not owner.closed:
+            self._hiccup(reason)
+            return
         self.alive = False
+        self.ready = False
         self.hwm = -1
         self.close_reason = reason
         self.out.clear()
@@ -525,9 +616,40 @@ class StreamPipe(Pipe):
         else:
             self.reactor.call_soon(self._finalize, reason)
 
+    def _hiccup(self, reason: str) -> None:
+        """A persistent pipe lost its connection: wait for the next one (owner's lock held).
+
+        What was in the batch being written is lost with the connection (as in
+        libzmq); what is sent from now on waits in ``pending``.
+        """
+        self.ready = False
+        self.hwm = -1
+        self.close_reason = reason
+        self.out.clear()
+        self.out_bytes = self.out_msgs = 0
+        self.owner.wake()
+        if self.reactor.in_thread:
+            self._release(reason)
+        else:
+            self.reactor.call_soon(self._release, reason)
+
     def close(self, linger_ms: int = 0) -> None:
         """Close from our side, delivering queued output for up to ``linger_ms``."""
         if not self.alive or self._linger_deadline is not None:
+            return
+        if self.persistent and not self.ready:
+            if self.pending and linger_ms != 0:
+                # Keep connecting (the connecter sees the deadline) to deliver them.
+                deadline = float("inf") if linger_ms < 0 else _monotonic() + linger_ms / 1000
+                self._linger_deadline = deadline
+                self.reactor.linger_started(self)
+                if deadline != float("inf"):
+                    self.reactor.call_soon(
+                        self.reactor.call_later, linger_ms / 1000, self._linger_expired
+                    )
+                return
+            self.alive = False
+            self.reactor.call_soon(self._finalize, "closed")
             return
         if self.out and linger_ms != 0:
             deadline = float("inf") if linger_ms < 0 else _monotonic() + linger_ms / 1000
@@ -549,21 +671,33 @@ class StreamPipe(Pipe):
             self.reactor.call_later(max(0.0, deadline - _monotonic()), self._linger_expired)
 
     def _linger_expired(self) -> None:
-        if self.sock.fileno() >= 0:
+        if not self._finalized:
             self._finalize("linger expired")
 
     def _finalize(self, reason: str) -> None:
-        """Reactor thread: release everything; notify whoever reconnects."""
-        if self.sock.fileno() < 0:
+        """Reactor thread: the pipe is done; release everything, tell the connecter."""
+        if self._finalized:
             return
+        self._finalized = True
         self.alive = False
+        self.ready = False
+        self.pending.clear()
         self.reactor.linger_ended(self)
-        self.reactor.remove_reader(self.fd)
-        self.reactor.remove_writer(self.fd)
-        for timer in (self._handshake_timer, self._heartbeat_timer, self._ttl_timer):
-            if timer is not None:
-                timer.cancel()
-        _drain_and_close(self.sock)
+        self._release(reason)
+
+    def _release(self, reason: str) -> None:
+        """Reactor thread: close the current connection, if any, and report it."""
+        if self.has_socket:
+            self.has_socket = False
+            self.reactor.remove_reader(self.fd)
+            self.reactor.remove_writer(self.fd)
+            self.watching_write = False
+            for timer in (self._handshake_timer, self._heartbeat_timer, self._ttl_timer):
+                if timer is not None:
+                    timer.cancel()
+            _drain_and_close(self.sock)
+        elif not self._finalized:
+            return
         if self.on_closed is not None:
             self.on_closed(self, reason)
 

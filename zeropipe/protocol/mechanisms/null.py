@@ -10,7 +10,11 @@ from zeropipe.protocol.commands import (
     decode_metadata,
     encode_metadata,
 )
-from zeropipe.protocol.errors import PeerErrorReceived, RemoteProtocolError
+from zeropipe.protocol.errors import (
+    ZMTP_UNEXPECTED_COMMAND,
+    PeerErrorReceived,
+    RemoteProtocolError,
+)
 from zeropipe.protocol.mechanisms.base import Mechanism
 
 
@@ -36,5 +40,6 @@ class NullMechanism(Mechanism):
             raise RemoteProtocolError(
                 f"unexpected command {name!r} during the NULL handshake",
                 error_reason="Unexpected command",
+                code=ZMTP_UNEXPECTED_COMMAND,
             )
         self.peer_metadata = decode_metadata(data)
