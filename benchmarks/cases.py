@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 KIB = 1024
 MIB = 1024 * KIB
 
-SIZE_LABELS = {16: "16B", KIB: "1KiB", 64 * KIB: "64KiB", MIB: "1MiB"}
+SIZE_LABELS = {16: "16B", 256: "256B", KIB: "1KiB", 64 * KIB: "64KiB", MIB: "1MiB"}
 
 # Messages per throughput case, scaled per size so that pyzmq takes roughly 0.5-1.5 s.
 THROUGHPUT_COUNTS = {16: 1_000_000, KIB: 300_000, 64 * KIB: 20_000, MIB: 1_500}
@@ -17,21 +17,30 @@ QUICK_THROUGHPUT_COUNTS = {16: 120_000, KIB: 40_000, 64 * KIB: 3_000, MIB: 250}
 BATCH_SIZE = 256  # messages per send_many() call on the zeropipe side
 DELAY_COMPUTE_MS = 20.0
 
+REQREP_SIZES = (16, KIB)
+FANOUT_SIZE = 256
+# Messages published per fan-out run (a multiple of the 4 topics): about 0.5-1 s for pyzmq.
+FANOUT_COUNT, QUICK_FANOUT_COUNT = 400_000, 80_000
+FANOUT_HWMS = (1000, 0)  # libzmq's default high-water mark, and 0 = unlimited
+
 
 @dataclass(frozen=True)
 class Case:
     """One benchmark case; serialised to JSON and handed to the worker processes."""
 
     name: str
-    kind: str  # "throughput" | "batch" | "latency" | "delay"
+    kind: str  # "throughput" | "batch" | "latency" | "reqrep" | "delay" | "fanout"
     transport: str = "tcp"
     size: int = 16
-    count: int = 0  # messages (throughput, batch), timed round trips (latency), reps (delay)
+    # messages (throughput, batch, fanout: published), timed round trips (latency, reqrep),
+    # reps (delay)
+    count: int = 0
     copy: bool = True
     warmup: int = 0
     burst: int = 1
     compute_ms: float = 0.0
     batch_size: int = BATCH_SIZE
+    hwm: int | None = None  # SNDHWM and RCVHWM of every data socket (fanout); None: default
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -56,8 +65,28 @@ METRICS: dict[str, tuple[Metric, ...]] = {
     "throughput": (Metric("msgs_per_s", "msgs/s", False, "mb_per_s", "MB/s"),),
     "batch": (Metric("msgs_per_s", "msgs/s", False, "mb_per_s", "MB/s"),),
     "latency": (Metric("p50_us", "p50 us", True), Metric("p99_us", "p99 us", True)),
+    "reqrep": (Metric("p50_us", "p50 us", True), Metric("p99_us", "p99 us", True)),
     "delay": (Metric("median_ms", "median ms", True), Metric("max_ms", "max ms", True)),
+    "fanout": (
+        Metric("msgs_per_s", "msgs/s per SUB", False),
+        Metric("pub_msgs_per_s", "PUB sent msgs/s", False),
+        Metric("delivered_pct", "delivered %", False),
+        Metric("dropped", "dropped", True),
+    ),
 }
+
+# Socket type names per kind: (the receiver's, each sender's). The receiver binds, senders
+# connect. In the fanout case the "receiver" (the measuring process) is the publisher.
+SOCKETS: dict[str, tuple[str, str]] = {
+    "throughput": ("PULL", "PUSH"),
+    "batch": ("PULL", "PUSH"),
+    "latency": ("PAIR", "PAIR"),
+    "reqrep": ("REQ", "REP"),
+    "delay": ("PAIR", "PAIR"),
+    "fanout": ("PUB", "SUB"),
+}
+# Kinds with more than one sender; their senders report to the receiver on stdout.
+SENDER_COUNTS: dict[str, int] = {"fanout": 2}
 
 
 def _throughput_cases(counts: dict[int, int]) -> list[Case]:
@@ -76,6 +105,29 @@ def _delay_case(burst: int, reps: int) -> Case:
     return Case(name, "delay", count=reps, burst=burst, compute_ms=DELAY_COMPUTE_MS)
 
 
+def _reqrep_cases(round_trips: int, warmup: int) -> list[Case]:
+    return [
+        Case(
+            f"reqrep/{transport}/{SIZE_LABELS[size]}",
+            "reqrep",
+            transport,
+            size,
+            count=round_trips,
+            warmup=warmup,
+        )
+        for transport in ("tcp", "ipc")
+        for size in REQREP_SIZES
+    ]
+
+
+def _fanout_cases(count: int) -> list[Case]:
+    label = SIZE_LABELS[FANOUT_SIZE]
+    return [
+        Case(f"fanout/tcp/{label}/hwm{hwm}", "fanout", "tcp", FANOUT_SIZE, count, hwm=hwm)
+        for hwm in FANOUT_HWMS
+    ]
+
+
 def build_cases(quick: bool) -> list[Case]:
     """All cases in run order; ``quick`` shrinks the counts about 5-8x."""
     counts = QUICK_THROUGHPUT_COUNTS if quick else THROUGHPUT_COUNTS
@@ -83,7 +135,9 @@ def build_cases(quick: bool) -> list[Case]:
     return [
         *_throughput_cases(counts),
         Case("latency/tcp/16B", "latency", count=round_trips, warmup=warmup),
+        *_reqrep_cases(round_trips, warmup),
         Case("batch/tcp/16B", "batch", count=counts[16]),
         _delay_case(1, reps),
         _delay_case(2, reps),
+        *_fanout_cases(QUICK_FANOUT_COUNT if quick else FANOUT_COUNT),
     ]

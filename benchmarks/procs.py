@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -67,18 +68,26 @@ def start_watchdog(max_lifetime_s: float) -> None:
 
 
 class SenderProcess:
-    """The sender child of a receiver; killed by pid when the receiver is done with it."""
+    """The sender child of a receiver; killed by pid when the receiver is done with it.
 
-    def __init__(self, args: list[str]) -> None:
+    With ``report=True`` its stdout is a side channel of text lines to the receiver (read
+    with ``SenderGroup.read_lines``); otherwise it is discarded.
+    """
+
+    def __init__(self, args: list[str], report: bool = False) -> None:
         self._stderr: IO[str] = tempfile.TemporaryFile("w+")  # noqa: SIM115 (closed in stop)
         self.proc = subprocess.Popen(
             worker_command(*args),
             cwd=ROOT,
             env=worker_env(),
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE if report else subprocess.DEVNULL,
             stderr=self._stderr,
         )
+        self._stdout_fd = self.proc.stdout.fileno() if self.proc.stdout else -1
+        if self._stdout_fd >= 0:
+            os.set_blocking(self._stdout_fd, False)
+        self._partial = b""
 
     def stderr(self) -> str:
         self._stderr.seek(0)
@@ -107,9 +116,73 @@ class SenderProcess:
             self.proc.wait()
         note = "" if code == 0 else self._describe(code, grace_s)
         self._stderr.close()
+        if self.proc.stdout:
+            self.proc.stdout.close()
+            self._stdout_fd = -1
         return note
+
+    def readable_fd(self) -> int:
+        """The side-channel fd while it may still deliver lines, else -1."""
+        return self._stdout_fd
+
+    def read_available(self) -> list[str]:
+        """Complete lines that arrived on the side channel (never blocks)."""
+        if self._stdout_fd < 0:
+            return []
+        try:
+            chunk = os.read(self._stdout_fd, 65536)
+        except BlockingIOError:
+            return []
+        if not chunk:  # EOF: the sender exited (or closed its stdout)
+            self._stdout_fd = -1
+            chunk = b"\n" if self._partial else b""
+        *lines, self._partial = (self._partial + chunk).split(b"\n")
+        return [line.decode() for line in lines if line]
 
     def _describe(self, code: int | None, grace_s: float) -> str:
         if code is None:
             return f"sender still running after {grace_s:.1f} s; killed"
         return f"sender exited with code {code}: {last_line(self.stderr())}"
+
+
+class SenderGroup:
+    """One or more sender processes, handled together by the receiver."""
+
+    def __init__(self, arg_lists: list[list[str]], report: bool = False) -> None:
+        self.procs: list[SenderProcess] = []
+        try:
+            for args in arg_lists:
+                self.procs.append(SenderProcess(args, report))
+        except BaseException:
+            self.stop(0)
+            raise
+
+    def check_alive(self) -> None:
+        """Raise ``WorkerDied`` if any sender has exited with an error."""
+        for proc in self.procs:
+            proc.check_alive()
+
+    def stop(self, grace_s: float) -> str:
+        """Give all senders up to ``grace_s`` in total to exit, kill the rest; notes joined."""
+        deadline = time.monotonic() + grace_s
+        notes = []
+        for index, proc in enumerate(self.procs):
+            note = proc.stop(max(0.0, deadline - time.monotonic()) if grace_s > 0 else 0)
+            if note:
+                notes.append(note if len(self.procs) == 1 else f"sender {index}: {note}")
+        return "; ".join(notes)
+
+    def read_lines(self, timeout_s: float) -> list[tuple[int, str]]:
+        """Side-channel lines as (sender index, line), waiting up to ``timeout_s`` for some.
+
+        Also raises ``WorkerDied`` when a sender has exited with an error.
+        """
+        fds = [p.readable_fd() for p in self.procs if p.readable_fd() >= 0]
+        if fds:
+            select.select(fds, [], [], timeout_s)
+        else:
+            time.sleep(timeout_s)
+        lines = [(i, line) for i, p in enumerate(self.procs) for line in p.read_available()]
+        if not lines:
+            self.check_alive()
+        return lines

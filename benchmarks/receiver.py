@@ -5,7 +5,8 @@ The receiver binds, starts the sender process (which connects), and takes all ti
 * throughput/batch: ``perf_counter`` from the first to the last received message; the first
   message (or first ``recv_many`` batch) is excluded from the count, so the rate is
   ``messages after the first / elapsed``.
-* latency: ``perf_counter_ns`` around each ``send`` + ``recv`` round trip on a PAIR socket.
+* latency, reqrep: ``perf_counter_ns`` around each ``send`` + ``recv`` round trip on a PAIR
+  socket (echoed by a PAIR) or a REQ socket (answered by a REP).
 * delay: ``time.time()`` at arrival of the last message of a burst minus the ``time.time()``
   the sender wrote into it (the wall clock is shared by both processes on one machine).
 
@@ -25,7 +26,7 @@ from types import ModuleType
 from typing import Any
 
 from benchmarks.cases import MIB, Case
-from benchmarks.procs import SenderProcess
+from benchmarks.procs import SenderGroup
 from benchmarks.sender import DELAY_FORMAT
 
 CHUNK_BYTES = 4 * MIB  # data received between two clock reads in the throughput loop
@@ -55,7 +56,7 @@ class Link:
     zmq: ModuleType
     sock: Any
     case: Case
-    sender: SenderProcess
+    sender: SenderGroup
     limits: Limits
     batch_api: bool
 
@@ -179,12 +180,41 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
 
 def _latency(link: Link) -> dict[str, Any]:
     wait_first(link, link.sock.recv)  # "ready": the echo sender is connected
+    return _timed_round_trips(link, b"x" * link.case.size)
+
+
+def _reqrep(link: Link) -> dict[str, Any]:
     payload = b"x" * link.case.size
+    _first_request(link, payload)
+    return _timed_round_trips(link, payload)
+
+
+def _first_request(link: Link, payload: bytes) -> None:
+    """One round trip once the REP has connected (a REQ with no peer cannot send)."""
+    sock = link.sock
+    sock.sndtimeo = POLL_MS
+    deadline = time.monotonic() + link.limits.startup_s
+    while True:
+        try:
+            sock.send(payload)
+            break
+        except link.zmq.Again:
+            link.sender.check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"no REP connected within {link.limits.startup_s:.0f} s") from None
+    sock.sndtimeo = link.limits.progress_ms
+    reply = wait_first(link, sock.recv)
+    if reply != payload:
+        raise BenchError(f"the reply differs from the request ({len(reply)} B)")
+
+
+def _timed_round_trips(link: Link, payload: bytes) -> dict[str, Any]:
+    """Warm-up, then the timed round trips; an empty message at the end stops the peer."""
     no_limit = time.perf_counter_ns() + 10**12
     _round_trips(link, payload, link.case.warmup, no_limit)
     stop_at = time.perf_counter_ns() + int(link.limits.budget_s * 1e9)
     samples = sorted(ns / 1e3 for ns in _round_trips(link, payload, link.case.count, stop_at))
-    link.sock.send(b"")  # tell the echo sender to exit
+    link.sock.send(b"")  # tell the echo sender / REP to exit
     if not samples:
         raise BenchError("no round trip completed")
     return {
@@ -227,5 +257,6 @@ _MEASURES: dict[str, Callable[[Link], dict[str, Any]]] = {
     "throughput": _throughput,
     "batch": _batch,
     "latency": _latency,
+    "reqrep": _reqrep,
     "delay": _delay,
 }

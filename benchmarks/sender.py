@@ -1,7 +1,9 @@
 """Sender side of every case; runs in its own process (``python -m benchmarks.worker sender``).
 
 The sender connects to the endpoint bound by the measuring receiver process and produces the
-traffic for one case.  It measures nothing that is reported except its own send duration.
+traffic for one case (or answers it: the PAIR echo and the REP server).  It measures nothing
+that is reported except its own send duration.  The fanout subscribers are in
+``benchmarks.fanout``.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from benchmarks.cases import MIB, Case
+from benchmarks.cases import MIB, SOCKETS, Case
 from benchmarks.impl import HAS_BATCH_API
 
 LINGER_MS = 10_000  # flush queued messages on close, but never forever
@@ -28,7 +30,7 @@ def sndhwm_for(size: int) -> int:
 def run_sender(zmq: ModuleType, impl: str, endpoint: str, case: Case) -> dict[str, Any]:
     """Connect to ``endpoint`` and produce the traffic for ``case``; returns sender-side stats."""
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.PAIR if case.kind in ("latency", "delay") else zmq.PUSH)
+    sock = ctx.socket(getattr(zmq, SOCKETS[case.kind][1]))
     try:
         sock.linger = LINGER_MS
         sock.sndhwm = sndhwm_for(case.size)
@@ -77,6 +79,15 @@ def _echo(sock: Any, _case: Case, _batch_api: bool) -> None:
         send(msg)
 
 
+def _reply(sock: Any, _case: Case, _batch_api: bool) -> None:
+    recv, send = sock.recv, sock.send
+    while True:
+        msg = recv()
+        if not msg:  # empty request: the receiver is done (it does not wait for a reply)
+            return
+        send(msg)
+
+
 def _delay(sock: Any, case: Case, _batch_api: bool) -> None:
     sock.send(b"ready")
     for _ in range(case.count):
@@ -98,4 +109,10 @@ def burn_cpu(seconds: float) -> int:
     return acc
 
 
-_ROLES = {"throughput": _push, "batch": _push_batch, "latency": _echo, "delay": _delay}
+_ROLES = {
+    "throughput": _push,
+    "batch": _push_batch,
+    "latency": _echo,
+    "reqrep": _reply,
+    "delay": _delay,
+}

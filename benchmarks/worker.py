@@ -1,8 +1,9 @@
 """Worker processes: ``python -m benchmarks.worker {receiver|sender} IMPL ...``.
 
 The orchestrator (``benchmarks.run``) starts one receiver per case and implementation; the
-receiver binds, starts the sender, measures, and prints one ``BENCH-RESULT {json}`` line on
-stdout before tearing its sockets down (so a hang in teardown cannot lose the figures).
+receiver binds, starts the sender (two subscribers in the fanout case, where the receiver is
+the publisher), measures, and prints one ``BENCH-RESULT {json}`` line on stdout before tearing
+its sockets down (so a hang in teardown cannot lose the figures).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import shutil
 import sys
 from typing import Any
 
-from benchmarks.cases import Case
+from benchmarks.cases import SENDER_COUNTS, SOCKETS, Case
+from benchmarks.fanout import measure_fanout, run_subscriber
 from benchmarks.impl import (
     HAS_BATCH_API,
     IMPLS,
@@ -23,7 +25,7 @@ from benchmarks.impl import (
     last_endpoint,
     load_impl,
 )
-from benchmarks.procs import SenderProcess, WorkerDied, start_watchdog
+from benchmarks.procs import SenderGroup, WorkerDied, start_watchdog
 from benchmarks.receiver import BenchError, Limits, Link, measure
 from benchmarks.sender import run_sender
 
@@ -59,11 +61,15 @@ def receiver_main(impl: str, case: Case, limits: Limits, lifetime_s: float) -> N
 def _receive(impl: str, case: Case, limits: Limits, lifetime_s: float, endpoint: str) -> None:
     zmq = load_impl(impl)
     ctx = zmq.Context()
-    sock = ctx.socket(zmq.PAIR if case.kind in ("latency", "delay") else zmq.PULL)
+    sock = ctx.socket(getattr(zmq, SOCKETS[case.kind][0]))
     try:
+        if case.hwm is not None:
+            sock.sndhwm = sock.rcvhwm = case.hwm
         sock.bind(endpoint)
         args = ["sender", impl, last_endpoint(sock), case.to_json(), f"--lifetime={lifetime_s}"]
-        sender = SenderProcess(args)
+        count = SENDER_COUNTS.get(case.kind, 1)
+        arg_lists = [[*args, f"--index={i}"] for i in range(count)]
+        sender = SenderGroup(arg_lists, report=count > 1)
         try:
             link = Link(zmq, sock, case, sender, limits, HAS_BATCH_API[impl])
             emit(_measured(link, impl_version(zmq)))
@@ -79,16 +85,21 @@ def _receive(impl: str, case: Case, limits: Limits, lifetime_s: float, endpoint:
 
 
 def _measured(link: Link, version: str) -> dict[str, Any]:
-    metrics = measure(link)
+    metrics = measure_fanout(link) if link.case.kind == "fanout" else measure(link)
     note = link.sender.stop(0 if metrics.get("capped") else SENDER_GRACE_S)
     # A sender cut short by the measurement budget is killed on purpose: not a warning.
     warnings = [note] if note and not metrics.get("capped") else []
+    warnings += metrics.pop("warnings", [])
     return {"ok": True, "metrics": metrics, "version": version, "warnings": warnings}
 
 
-def sender_main(impl: str, endpoint: str, case: Case) -> None:
+def sender_main(impl: str, endpoint: str, case: Case, index: int) -> None:
     """Produce the traffic for ``case``; errors go to stderr with a non-zero exit code."""
-    stats = run_sender(load_impl(impl), impl, endpoint, case)
+    zmq = load_impl(impl)
+    if case.kind == "fanout":
+        stats = run_subscriber(zmq, endpoint, case, index)
+    else:
+        stats = run_sender(zmq, impl, endpoint, case)
     print(json.dumps(stats), flush=True)
 
 
@@ -105,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     sender.add_argument("endpoint")
     sender.add_argument("case", type=Case.from_json)
     sender.add_argument("--lifetime", type=float, required=True)
+    sender.add_argument("--index", type=int, default=0, help="which of several senders")
     return parser
 
 
@@ -114,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "receiver":
         receiver_main(args.impl, args.case, Limits(budget_s=args.budget), args.lifetime)
     else:
-        sender_main(args.impl, args.endpoint, args.case)
+        sender_main(args.impl, args.endpoint, args.case, args.index)
     return 0
 
 
