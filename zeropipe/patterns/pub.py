@@ -68,11 +68,14 @@ class PubCore(SocketCore):
             self.peer_message(pipe, msg)
 
     def absorb_inproc(self) -> None:
-        """Take what inproc subscribers queued (they flag ``input_pending``)."""
+        """Take what inproc subscribers queued, forget those that left (they flag
+        ``input_pending``)."""
         self.input_pending = False
-        for pipe in self.pipes:
+        for pipe in list(self.pipes):
             if pipe.has_in():
                 self.absorb(pipe)
+            if not pipe.alive and not pipe.has_in():
+                self.detach(pipe)
 
     def xsend(self, msg: Message) -> bool:
         if self.input_pending:

@@ -166,10 +166,7 @@ class XPubCore(PubCore):
         return msg
 
     def _refill(self) -> None:
-        self.input_pending = False
-        for pipe in self.pipes:
-            if pipe.has_in():
-                self.absorb(pipe)
+        self.absorb_inproc()
 
     def xhas_in(self) -> bool:
         if not self.pending:

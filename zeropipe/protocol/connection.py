@@ -177,6 +177,9 @@ class Connection:
         self.state = ConnectionState.GREETING
         self.peer_greeting: PeerGreeting | None = None
         self.messages: deque[Message] = deque()
+        #: Deliver SUBSCRIBE/CANCEL as ``\x01topic``/``\x00topic`` messages, in order
+        #: with the data (what a publisher wants), instead of as events.
+        self.subscriptions_in_stream = False
         self._events: deque[Event] = deque()
         self._out: list[bytes] = []
         self._greeting = b""
@@ -540,9 +543,15 @@ class Connection:
         elif name == cmd.PONG:
             self._events.append(Pong(data[: cmd.MAX_PING_CONTEXT]))
         elif name == cmd.SUBSCRIBE:
-            self._events.append(Subscribe(data))
+            if self.subscriptions_in_stream:
+                self.messages.append(b"\x01" + data)
+            else:
+                self._events.append(Subscribe(data))
         elif name == cmd.CANCEL:
-            self._events.append(Cancel(data))
+            if self.subscriptions_in_stream:
+                self.messages.append(b"\x00" + data)
+            else:
+                self._events.append(Cancel(data))
         elif name == cmd.ERROR:
             raise RemoteProtocolError(f"peer sent ERROR: {cmd.decode_error(data)!r}")
         elif name == cmd.READY:

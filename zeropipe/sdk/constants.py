@@ -191,10 +191,63 @@ TYPE_OPTIONS: dict[int, frozenset[SocketType]] = {
     ),
     SocketOption.REQ_RELAXED: frozenset({SocketType.REQ}),
     SocketOption.REQ_CORRELATE: frozenset({SocketType.REQ}),
-    SocketOption.ROUTER_MANDATORY: frozenset({SocketType.ROUTER}),
-    SocketOption.ROUTER_HANDOVER: frozenset({SocketType.ROUTER}),
-    SocketOption.CONNECT_ROUTING_ID: frozenset({SocketType.ROUTER}),
-    SocketOption.PROBE_ROUTER: frozenset({SocketType.ROUTER, SocketType.DEALER, SocketType.REQ}),
+    # libzmq's REP is a ROUTER inside: it takes the ROUTER options too.
+    SocketOption.ROUTER_MANDATORY: frozenset({SocketType.ROUTER, SocketType.REP}),
+    SocketOption.ROUTER_HANDOVER: frozenset({SocketType.ROUTER, SocketType.REP}),
+    SocketOption.CONNECT_ROUTING_ID: frozenset({SocketType.ROUTER, SocketType.REP}),
+    SocketOption.PROBE_ROUTER: frozenset(
+        {SocketType.ROUTER, SocketType.DEALER, SocketType.REQ, SocketType.REP}
+    ),
+}
+
+_O = SocketOption
+#: The values libzmq accepts for each int option, as (lowest, highest); others: EINVAL.
+OPTION_RANGES: dict[int, tuple[int, int]] = {
+    **dict.fromkeys(
+        (
+            _O.LINGER,
+            _O.SNDTIMEO,
+            _O.RCVTIMEO,
+            _O.RECONNECT_IVL,
+            _O.SNDBUF,
+            _O.RCVBUF,
+            _O.TCP_KEEPALIVE_CNT,
+            _O.TCP_KEEPALIVE_IDLE,
+            _O.TCP_KEEPALIVE_INTVL,
+        ),
+        (-1, 2**31 - 1),
+    ),
+    **dict.fromkeys(
+        (
+            _O.SNDHWM,
+            _O.RCVHWM,
+            _O.RECONNECT_IVL_MAX,
+            _O.HANDSHAKE_IVL,
+            _O.HEARTBEAT_IVL,
+            _O.HEARTBEAT_TIMEOUT,
+            _O.BACKLOG,
+            _O.TOS,
+            _O.CONNECT_TIMEOUT,
+            _O.TCP_MAXRT,
+            _O.RECOVERY_IVL,
+            _O.XPUB_VERBOSE,
+            _O.XPUB_VERBOSER,
+            _O.XPUB_MANUAL,
+            _O.XPUB_NODROP,
+            _O.REQ_RELAXED,
+            _O.REQ_CORRELATE,
+            _O.ROUTER_MANDATORY,
+            _O.ROUTER_HANDOVER,
+            _O.PROBE_ROUTER,
+        ),
+        (0, 2**31 - 1),
+    ),
+    **dict.fromkeys((_O.IPV6, _O.IMMEDIATE, _O.CONFLATE), (0, 1)),
+    _O.TCP_KEEPALIVE: (-1, 1),
+    _O.RATE: (1, 2**31 - 1),
+    _O.MULTICAST_HOPS: (1, 2**31 - 1),
+    # Sent in deciseconds on the wire: negative means 0, the rest is rounded down.
+    _O.HEARTBEAT_TTL: (-(2**31), 6_553_599),
 }
 
 #: Options that can be read but not written.
@@ -221,6 +274,7 @@ BYTES_OPTIONS = frozenset(
 
 __all__ = [
     "BYTES_OPTIONS",
+    "OPTION_RANGES",
     "READ_ONLY_OPTIONS",
     "SOCKET_OPTIONS",
     "TYPE_OPTIONS",

@@ -24,6 +24,7 @@ from zeropipe.patterns import CORES, SocketCore, SubCore, XPubCore
 from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
 from zeropipe.sdk.constants import (
+    OPTION_RANGES,
     READ_ONLY_OPTIONS,
     SOCKET_OPTIONS,
     TYPE_OPTIONS,
@@ -216,15 +217,19 @@ class Socket:
 
     def subscribe(self, topic: str | bytes) -> None:
         """Subscribe a SUB socket to messages starting with ``topic`` (str is UTF-8)."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
         self.setsockopt(SocketOption.SUBSCRIBE, topic)
 
     def unsubscribe(self, topic: str | bytes) -> None:
         """Cancel one earlier ``subscribe(topic)``."""
+        if isinstance(topic, str):
+            topic = topic.encode("utf-8")
         self.setsockopt(SocketOption.UNSUBSCRIBE, topic)
 
     def _set_subscription(self, add: bool, topic: Any) -> None:
         core = self._core
-        raw = topic.encode("utf-8") if isinstance(topic, str) else bytes(topic)
+        raw = _as_bytes_option(SocketOption.SUBSCRIBE, topic)
         if type(core) is SubCore:
             with core.lock:
                 if add:
@@ -1016,13 +1021,29 @@ def _coerce(option: int, kind: str, value: Any) -> Any:
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, int):
             raise TypeError(f"option {_option_name(option)} takes an int, not {value!r}")
+        low, high = OPTION_RANGES.get(option, (-(2**63), 2**63 - 1))
+        if not low <= value <= high:
+            raise ZMQError(errno.EINVAL, f"invalid value {value} for {_option_name(option)}")
+        if option == SocketOption.HEARTBEAT_TTL:
+            return max(value, 0) // 100 * 100  # deciseconds on the wire
+        if option == SocketOption.INVERT_MATCHING:
+            return int(value != 0)
         return value
+    value = _as_bytes_option(option, value)
+    if option == SocketOption.ROUTING_ID and not 0 < len(value) <= 255:
+        raise ZMQError(errno.EINVAL, "a routing id is 1-255 bytes")
+    if option == SocketOption.ROUTING_ID and value[:1] == b"\x00":
+        raise ZMQError(errno.EINVAL, "a routing id must not start with a zero byte")
+    return value
+
+
+def _as_bytes_option(option: int, value: Any) -> bytes:
+    """The bytes of a bytes option; str and other types are a TypeError, as in pyzmq."""
     if isinstance(value, str):
         raise TypeError(f"option {_option_name(option)} takes bytes; use set_string")
-    value = bytes(value)
-    if option == SocketOption.ROUTING_ID and (len(value) > 255 or value[:1] == b"\x00"):
-        raise ZMQError(errno.EINVAL, "a routing id is 1-255 bytes and must not start with 0")
-    return value
+    if not isinstance(value, bytes | bytearray | memoryview):
+        raise TypeError(f"option {_option_name(option)} takes bytes, not {value!r}")
+    return bytes(value)
 
 
 def _option_name(option: int) -> str:

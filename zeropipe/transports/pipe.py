@@ -174,6 +174,8 @@ class InprocPipe(Pipe):
         peer = self.peer
         if peer.alive:
             peer.alive = peer.ready = False
+            if peer.owner.absorbs_input:
+                peer.owner.input_pending = True  # a publisher reaps it (and its topics)
             peer.owner.wake()
 
 

@@ -170,6 +170,7 @@ class StreamPipe(Pipe):
             frame_size_limit=PHYSICAL_MEMORY,
         )
         conn.messages = self.inq  # what was received before a reconnect stays readable
+        conn.subscriptions_in_stream = self.owner.absorbs_input
         return conn
 
     def use_socket(self, sock: socket.socket, as_server: bool, peer_address: str) -> None:
@@ -252,6 +253,8 @@ class StreamPipe(Pipe):
             self.attached = True
             owner.event(Event.HANDSHAKE_SUCCEEDED, 0, self.endpoint)
         self._dispatch_events()
+        if owner.absorbs_input and self.inq:  # subscriptions that came with the READY
+            owner.absorb(self)
         owner.wake()
 
     def _send_pending(self) -> None:
