@@ -30,6 +30,8 @@ from zeropipe.transports.pipe import Pipe
 from zeropipe.transports.stream import StreamPipe
 from zeropipe.transports.waker import Waker
 
+#: No peer answers faster than this (a loopback round trip takes tens of microseconds).
+ANSWER_DELAY = 0.00002
 POLLIN = select.POLLIN
 POLLOUT = select.POLLOUT
 
@@ -165,13 +167,21 @@ class SocketCore:
             ):
                 pipe.read_some()
 
+    #: When this socket last sent something its peer must answer (REQ, REP).
+    sent_at = 0.0
+
     def recv_now(self) -> Message | None:
-        """Receive without waiting: queued first, then whatever the kernel has."""
+        """Receive without waiting: queued first, then whatever the kernel has.
+
+        Right after a request (or a reply) went out, the answer cannot be there
+        yet: the read that would fail is skipped, and the caller waits for it.
+        """
         msg = self.xrecv()
         if msg is None:
             self.flush_all()
-            self.pump()
-            msg = self.xrecv()
+            if time.monotonic() - self.sent_at > ANSWER_DELAY:
+                self.pump()
+                msg = self.xrecv()
         return msg
 
     def poll_fds(self, events: int) -> list[tuple[int, int]]:

@@ -25,7 +25,7 @@ class PubCore(SocketCore):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.dist = Distributor()
+        self.dist = Distributor(options)
 
     def on_attach(self, pipe: Pipe) -> None:
         self.dist.attach(pipe)
@@ -41,13 +41,10 @@ class PubCore(SocketCore):
 
     def peer_subscription(self, pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
         """A subscriber (un)subscribed ``topic``."""
-        subs = self.dist.subscriptions.get(pipe)
-        if subs is None:
-            return
         if subscribe:
-            subs.add(topic)
+            self.dist.subscribe(pipe, topic)
         else:
-            subs.remove(topic)
+            self.dist.unsubscribe(pipe, topic)
 
     def peer_message(self, pipe: Pipe, msg: Message) -> None:
         """A subscriber sent a message that is not a subscription: PUB ignores it."""

@@ -8,6 +8,8 @@ twice, or sending before receiving, is EFSM.
 
 from __future__ import annotations
 
+import time
+
 from zeropipe.errors import EFSM, ZMQError
 from zeropipe.patterns.base import SocketCore
 from zeropipe.patterns.fq import FairQueue
@@ -15,6 +17,8 @@ from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
+
+_monotonic = time.monotonic
 
 
 class RepCore(SocketCore):
@@ -55,6 +59,7 @@ class RepCore(SocketCore):
         body: list[Buffer] = msg if type(msg) is list else [msg]  # type: ignore[list-item]
         if pipe is not None and pipe.alive:
             pipe.write([*envelope, *body])
+            self.sent_at = _monotonic()
         return True
 
     def xhas_in(self) -> bool:

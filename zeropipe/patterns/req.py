@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import sys
+import time
 
 from zeropipe.errors import EFSM, ZMQError
 from zeropipe.patterns.base import SocketCore
@@ -22,6 +23,8 @@ from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
+
+_monotonic = time.monotonic
 
 
 class ReqCore(SocketCore):
@@ -61,6 +64,7 @@ class ReqCore(SocketCore):
         self.request_tag = tag
         self.waiting = self.lb.last
         self.expecting_reply = True
+        self.sent_at = _monotonic()
         return True
 
     def xrecv(self) -> Message | None:

@@ -55,9 +55,10 @@ class SubCore(SocketCore):
             self._lookahead = None
             return msg
         matches = self.subscriptions.matches
+        wanted = not self.options.invert_matching
         msg = self.fq.recv()
         while msg is not None:
-            if matches(msg[0] if type(msg) is list else msg):  # type: ignore[arg-type]
+            if matches(msg[0] if type(msg) is list else msg) is wanted:  # type: ignore[arg-type]
                 return msg
             msg = self.fq.recv()
         return None

@@ -88,18 +88,17 @@ class XPubCore(PubCore):
                     requested.remove(topic)
             self.pending.append((notice, pipe))
             return
-        subs = self.dist.subscriptions.get(pipe)
-        if subs is None:
+        if pipe not in self.dist.subscriptions:
             return
         if subscribe:
-            changed = subs.add(topic)
+            changed = self.dist.subscribe(pipe, topic)
             first = changed and self.topic_pipes[topic] == 0
             if changed:
                 self.topic_pipes[topic] += 1
             if first or opts.xpub_verbose or opts.xpub_verboser:
                 self.pending.append((notice, pipe))
         else:
-            changed = subs.remove(topic)
+            changed = self.dist.unsubscribe(pipe, topic)
             last = changed and self._count_down(topic)
             if last or opts.xpub_verboser:
                 self.pending.append((notice, pipe))
@@ -127,29 +126,18 @@ class XPubCore(PubCore):
         pipe = self.last_from
         if pipe is None:
             return
-        subs = self.dist.subscriptions.get(pipe)
-        if subs is None:
-            return
         if subscribe:
-            subs.add(topic)
+            self.dist.subscribe(pipe, topic)
         else:
-            subs.remove(topic)
+            self.dist.unsubscribe(pipe, topic)
 
     def xsend(self, msg: Message) -> bool:
         if self.input_pending:
             self.absorb_inproc()
-        if self.options.xpub_nodrop and not self._room_for(msg):
+        if self.options.xpub_nodrop and not self.dist.has_room_for(msg):
             return False
         self.dist.send(msg)
         return True
-
-    def _room_for(self, msg: Message) -> bool:
-        topic = msg[0] if type(msg) is list else msg
-        return all(
-            pipe.has_room()
-            for pipe, subs in self.dist.subscriptions.items()
-            if subs.matches(topic)  # type: ignore[arg-type]
-        )
 
     def xhas_out(self) -> bool:
         if not self.options.xpub_nodrop:
