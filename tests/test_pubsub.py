@@ -769,3 +769,38 @@ def test_sub_speaks_the_subscription_form_of_its_pub(net: Net, minor: int) -> No
     peer.send_frames(b"zz.news", b"", b"body")
     peer.send_frames(b"zz.end")
     assert collect(sub, b"zz.end") == [[b"zz.news", b"", b"body"]]
+
+
+@pytest.mark.parametrize("impl", ["zeropipe", "pyzmq"])
+def test_invert_matching_sends_what_does_not_match(impl: str) -> None:
+    """INVERT_MATCHING on PUB and SUB: a subscriber gets the topics it did NOT subscribe to."""
+    lib: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[impl])
+    ctx = lib.Context()
+    pub = ctx.socket(lib.PUB)
+    sub = ctx.socket(lib.SUB)
+    try:
+        for sock in (pub, sub):
+            sock.linger = 0
+            sock.setsockopt(lib.INVERT_MATCHING, 1)
+        sub.rcvtimeo = 100
+        pub.bind("tcp://127.0.0.1:*")
+        sub.connect(pub.last_endpoint.decode())
+        sub.setsockopt(lib.SUBSCRIBE, b"skip")
+        deadline = time.monotonic() + 5
+        while True:  # probe until the subscription has reached the publisher
+            pub.send(b"probe")
+            try:
+                if sub.recv() == b"probe":
+                    break
+            except lib.Again:
+                assert time.monotonic() < deadline, "the subscriber never got a probe"
+        for body in (b"skip-1", b"keep-1", b"skip-2", b"keep-2", b"end"):
+            pub.send(body)
+        got = []
+        while not got or got[-1] != b"end":
+            got.append(sub.recv())
+        assert [m for m in got if m != b"probe"] == [b"keep-1", b"keep-2", b"end"]
+    finally:
+        pub.close()
+        sub.close()
+        ctx.term()

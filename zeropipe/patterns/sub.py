@@ -23,9 +23,15 @@ class SubCore(SocketCore):
 
     def __init__(self, options: Options) -> None:
         super().__init__(options)
-        self.fq = FairQueue()
+        self.fq = FairQueue(on_change=self._pipes_changed)
         self.subscriptions = Subscriptions(counted=True)
         self._lookahead: Message | None = None
+        #: The receive queue of the only pipe, when it is a stream pipe (the fast path).
+        self._only: StreamPipe | None = None
+
+    def _pipes_changed(self, pipes: list[Pipe]) -> None:
+        only = pipes[0] if len(pipes) == 1 else None
+        self._only = only if type(only) is StreamPipe else None
 
     def on_attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
@@ -56,6 +62,16 @@ class SubCore(SocketCore):
             return msg
         matches = self.subscriptions.matches
         wanted = not self.options.invert_matching
+        only = self._only
+        if only is not None and only.inq:
+            # One stream peer: filter its queue directly (no fair-queue hop per message).
+            q = only.inq
+            self.fq.last_pipe = only
+            while q:
+                msg = q.popleft()
+                if matches(msg[0] if type(msg) is list else msg) is wanted:  # type: ignore[arg-type]
+                    return msg
+            return None
         msg = self.fq.recv()
         while msg is not None:
             if matches(msg[0] if type(msg) is list else msg) is wanted:  # type: ignore[arg-type]

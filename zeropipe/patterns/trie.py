@@ -52,7 +52,11 @@ class Subscriptions:
         topics = self._topics
         if not topics:
             return False
-        for length in self._sorted_lengths:
+        lengths = self._sorted_lengths
+        if len(lengths) == 1:  # the usual case: topics of one length
+            length = lengths[0]
+            return length <= len(data) and bytes(data[:length]) in topics
+        for length in lengths:
             if length > len(data):
                 return False
             if bytes(data[:length]) in topics:
