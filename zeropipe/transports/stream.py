@@ -66,6 +66,8 @@ TAIL_AGE = 0.001
 IOV_MAX = 1024
 #: Up to this many chunks go out with sendmsg as they are; more are joined first.
 FEW_CHUNKS = 8
+#: A backlog up to this size is joined whole before a write.
+JOIN_ALL_BYTES = 4 * BATCH_BYTES
 
 _monotonic = time.monotonic
 #: Headers of single long frames below LARGE_FRAME, by size (at most 65,280 of them).
@@ -385,13 +387,10 @@ class StreamPipe(Pipe):
                     n = sock.sendmsg(out[:IOV_MAX])
                 else:
                     if len(out) > 1:
-                        # Join about one batch: copying all of a long backlog on each
-                        # attempt would make a slow peer cost quadratic time.
-                        count = size = 0
-                        while count < len(out) and size < BATCH_BYTES:
-                            size += len(out[count])
-                            count += 1
-                        out[:count] = [b"".join(out[:count])]
+                        if self.out_bytes <= JOIN_ALL_BYTES:
+                            out[:] = [b"".join(out)]
+                        else:
+                            self._join_one_batch(out)
                     n = sock.send(out[0])
             except (BlockingIOError, InterruptedError):
                 n = 0
@@ -406,6 +405,16 @@ class StreamPipe(Pipe):
                 self._watch_writable()
                 return False
         return True
+
+    @staticmethod
+    def _join_one_batch(out: list[Buffer]) -> None:
+        """Join the first ~64 KiB of a long backlog (joining all of it on each attempt
+        would make a slow peer cost quadratic time)."""
+        count = size = 0
+        while count < len(out) and size < BATCH_BYTES:
+            size += len(out[count])
+            count += 1
+        out[:count] = [b"".join(out[:count])]
 
     def _consume(self, n: int) -> None:
         out = self.out
