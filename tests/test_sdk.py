@@ -12,14 +12,12 @@ themselves; tests of zeropipe extensions are skipped then.
 from __future__ import annotations
 
 import errno
-import importlib
 import json
 import os
 import shutil
 import socket
 import stat
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -28,9 +26,9 @@ from typing import Any
 
 import pytest
 from deadlines import term_with_deadline
+from netutil import Endpoints, ScratchDir, close_all, endpoint_of, free_tcp_port, implementation
 
-IMPL = os.environ.get("ZP_IMPL", "zeropipe")
-zmq: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL])
+IMPL, zmq = implementation("ZP_IMPL")
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -44,14 +42,6 @@ TRANSPORTS = ["tcp", "ipc", "inproc"]
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def free_tcp_port() -> int:
-    """A loopback port nothing listens on right now (for connect-before-bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def has_ipv6_loopback() -> bool:
@@ -80,11 +70,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float 
     return predicate()
 
 
-def endpoint_of(sock: Any) -> str:
-    value = sock.last_endpoint
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Env:
     """One context, every socket of a test, and a short scratch directory for ipc."""
 
@@ -92,14 +77,11 @@ class Env:
         self.ctx = zmq.Context()
         self.sockets: list[Any] = []
         self.contexts: list[Any] = [self.ctx]
-        self._scratch: str | None = None
-        self._counter = 0
+        self._scratch = ScratchDir()
 
     @property
     def scratch(self) -> str:
-        if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="zp", dir="/tmp")
-        return self._scratch
+        return self._scratch.path
 
     def context(self) -> Any:
         ctx = zmq.Context()
@@ -118,21 +100,11 @@ class Env:
 
     def endpoint(self, transport: str) -> str:
         """A concrete endpoint nobody is bound to (usable for connect-before-bind)."""
-        self._counter += 1
-        if transport == "tcp":
-            return f"tcp://127.0.0.1:{free_tcp_port()}"
-        if transport == "ipc":
-            return f"ipc://{self.scratch}/{self._counter}.sock"
-        return f"inproc://zp-{uuid.uuid4().hex}"
+        return Endpoints(transport, self._scratch).fresh()
 
     def bind(self, sock: Any, transport: str) -> str:
         """Bind to a fresh endpoint (an ephemeral port for tcp); return the concrete one."""
-        if transport == "tcp":
-            sock.bind("tcp://127.0.0.1:*")
-            return endpoint_of(sock)
-        endpoint = self.endpoint(transport)
-        sock.bind(endpoint)
-        return endpoint
+        return Endpoints(transport, self._scratch).bind(sock)
 
     def pipe(self, transport: str, kinds: tuple[int, int] | None = None) -> tuple[Any, Any]:
         """A bound receiver and a connected sender (PULL, PUSH by default), connected."""
@@ -143,21 +115,7 @@ class Env:
         return receiver, sender
 
     def close(self) -> None:
-        errors: list[BaseException] = []
-        for sock in self.sockets:
-            try:
-                sock.close(linger=0)
-            except Exception as exc:
-                errors.append(exc)
-        for ctx in self.contexts:
-            try:
-                cleanup_term(ctx)
-            except BaseException as exc:
-                errors.append(exc)
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-        if errors:
-            raise errors[0]
+        close_all(self.sockets, self.contexts, self._scratch)
 
 
 @pytest.fixture
@@ -1525,3 +1483,25 @@ def test_inproc_is_per_context(env: Env) -> None:
     except zmq.Again:
         pass  # zeropipe: no peer yet; libzmq queues for a bind that never comes
     assert_nothing_arrives(pull, 100)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_closed_sockets_release_their_descriptors() -> None:
+    """Each socket's waker is closed with it, whether or not it ever used the network."""
+
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    ctx = zmq.Context()
+    try:
+        before = open_fds()
+        for _ in range(100):  # never bound nor connected: no background thread
+            ctx.socket(zmq.PUB).close()
+        assert open_fds() <= before + 2  # not one per socket
+        for _ in range(20):
+            bound = ctx.socket(zmq.PULL)
+            bound.bind("tcp://127.0.0.1:*")
+            bound.close()
+    finally:
+        term_with_deadline(ctx)
+    assert open_fds() <= before + 2

@@ -163,7 +163,12 @@ class Reactor:
 
     def retire(self, owner: Any) -> None:
         """Forget a closed socket and release its waker (any thread)."""
-        self.call_soon(self._retire, owner)
+        with self._lock:
+            running = self._thread is not None and not self._stopping
+        if running:
+            self.call_soon(self._retire, owner)
+        else:  # no thread will ever run a queued call: release it now
+            self._retire(owner)
 
     def _retire(self, owner: Any) -> None:
         self._owners.discard(owner)
