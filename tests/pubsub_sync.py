@@ -1,8 +1,14 @@
-"""PUB/SUB test helpers shared by the own and the interop suites.
+"""PUB/SUB and XPUB/XSUB test helpers shared by the own and the interop suites.
 
 Subscriptions travel asynchronously (ZeroMQ's slow joiner), so the tests first
 ``sync``: publish probes until every SUB sees each of its topics from each PUB,
 then fences so that no probe is left queued; after that traffic is checked exactly.
+
+An XPUB's user hears the subscriptions themselves (``\\x01topic``, ``\\x00topic`` to
+cancel): ``receive``, ``receive_until`` and ``greet`` wait for them. libzmq attaches a new
+connection (and sends a subscriber's subscriptions on it) only when the user thread calls into
+the socket, so while they wait the subscribers are asked for their EVENTS (``touch``).
+The helpers work with sockets of either implementation.
 """
 
 from __future__ import annotations
@@ -18,6 +24,15 @@ SYNC_TIMEOUT_S = 5.0
 SYNC_POLL_MS = 20
 SYNC_MARK = b"\x00sync\x00"
 END = b"end"
+QUEUED_MS = 50
+"""How long "nothing else is queued" is watched for, once what was awaited has arrived."""
+
+# Option numbers, the same in both implementations.
+EVENTS = 15
+TYPE = 16
+SUB = 2
+SUBSCRIBE = 6
+UNSUBSCRIBE = 7
 
 
 def sync_message(topic: bytes, kind: bytes, pub_index: int) -> bytes:
@@ -108,3 +123,69 @@ def collect(sub: Any, end: bytes) -> list[list[bytes]]:
         if frames == [end]:
             return got
         got.append(frames)
+
+
+# --- XPUB/XSUB --------------------------------------------------------------------------
+
+
+def touch(peers: Sequence[Any]) -> None:
+    """Make (libzmq) peers process their pending commands, i.e. attach new connections."""
+    for peer in peers:
+        if not peer.closed:
+            peer.getsockopt(EVENTS)
+
+
+def receive(sock: Any, peers: Sequence[Any] = ()) -> list[bytes]:
+    """The next message on ``sock``, touching ``peers`` while waiting."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not sock.poll(10):
+        assert time.monotonic() < deadline, "nothing arrived"
+        touch(peers)
+    return [bytes(f) for f in sock.recv_multipart()]
+
+
+def receive_until(xpub: Any, peers: Sequence[Any], last: bytes) -> list[bytes]:
+    """Single-frame messages up to and including ``last``, then whatever is queued with them."""
+    got: list[bytes] = []
+    while not got or got[-1] != last:
+        message = receive(xpub, peers)
+        assert len(message) == 1, message
+        got.append(message[0])
+    while xpub.poll(QUEUED_MS):
+        got.append(bytes(xpub.recv_multipart()[0]))
+    return got
+
+
+def subscribe(sock: Any, topic: bytes, *, cancel: bool = False) -> None:
+    """Subscribe (or cancel) a SUB through its option, an XSUB with a message."""
+    if sock.getsockopt(TYPE) == SUB:
+        sock.setsockopt(UNSUBSCRIBE if cancel else SUBSCRIBE, topic)
+    else:
+        sock.send((b"\x00" if cancel else b"\x01") + topic)
+
+
+def greet(xpub: Any, subs: Sequence[Any]) -> list[list[bytes]]:
+    """Wait until the subscribers linked to ``xpub`` are all connected.
+
+    Each subscriber subscribes to a topic of its own and cancels it once the XPUB heard of
+    all of them (so subscriptions made afterwards travel on a connection, in order, rather
+    than being replayed on connecting). Returns the other messages the XPUB heard meanwhile.
+    """
+    hellos = [b"hello.%d" % i for i in range(len(subs))]
+    others: list[list[bytes]] = []
+
+    def hear(wanted: set[bytes]) -> None:
+        while wanted:
+            message = receive(xpub, subs)
+            if len(message) == 1 and message[0] in wanted:
+                wanted.discard(message[0])
+            else:
+                others.append(message)
+
+    for sub, topic in zip(subs, hellos, strict=True):
+        subscribe(sub, topic)
+    hear({b"\x01" + topic for topic in hellos})
+    for sub, topic in zip(subs, hellos, strict=True):
+        subscribe(sub, topic, cancel=True)
+    hear({b"\x00" + topic for topic in hellos})
+    return others

@@ -16,25 +16,14 @@ inproc names carry a uuid, so tests can run in parallel.
 
 from __future__ import annotations
 
-import importlib
-import itertools
-import os
-import shutil
-import socket
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
-from deadlines import term_with_deadline
+from netutil import Endpoints, ScratchDir, bind_with_retry, close_all, implementation
 
-IMPLEMENTATIONS = {"zeropipe": "zeropipe", "pyzmq": "zmq"}
-IMPL = os.environ.get("SPEC_IMPL", "zeropipe")
-if IMPL not in IMPLEMENTATIONS:
-    raise RuntimeError(f"SPEC_IMPL must be one of {sorted(IMPLEMENTATIONS)}, not {IMPL!r}")
-zmq: Any = importlib.import_module(IMPLEMENTATIONS[IMPL])
+IMPL, zmq = implementation("SPEC_IMPL")
 
 TRANSPORTS = ("inproc", "ipc", "tcp")
 STREAM_TRANSPORTS = ("ipc", "tcp")
@@ -54,19 +43,6 @@ SETTLE_S = 0.3
 sent reach the receiver's queues before fair-queuing or conflation is observed."""
 
 
-def endpoint_str(value: str | bytes) -> str:
-    """``last_endpoint`` as str (bytes in pyzmq)."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def free_tcp_port() -> int:
-    """A loopback port that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Spec:
     """The context, sockets and endpoints of one test, over one transport.
 
@@ -79,8 +55,8 @@ class Spec:
         self.transport = transport
         self.ctx = zmq.Context()
         self.sockets: list[Any] = []
-        self._scratch: str | None = None
-        self._counter = itertools.count()
+        self._scratch = ScratchDir("zpspec")
+        self._endpoints = Endpoints(transport, self._scratch, "spec")
 
     # -- sockets -------------------------------------------------------------------
 
@@ -110,61 +86,22 @@ class Spec:
 
     # -- endpoints -----------------------------------------------------------------
 
-    @property
-    def scratch(self) -> str:
-        """A short private directory for ipc files (AF_UNIX paths are limited to ~107
-        bytes, too short for pytest's tmp_path)."""
-        if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="zpspec", dir="/tmp")
-        return self._scratch
-
     def endpoint(self) -> str:
         """A concrete endpoint of this transport that nobody is bound to."""
-        if self.transport == "tcp":
-            return f"tcp://127.0.0.1:{free_tcp_port()}"
-        if self.transport == "ipc":
-            return f"ipc://{self.scratch}/{next(self._counter)}.sock"
-        return f"inproc://spec-{uuid.uuid4().hex}"
+        return self._endpoints.fresh()
 
     def bind(self, sock: Any, endpoint: str | None = None) -> str:
         """Bind ``sock`` (to a fresh endpoint by default); return the address to connect to."""
-        if endpoint is None:
-            endpoint = "tcp://127.0.0.1:*" if self.transport == "tcp" else self.endpoint()
-        sock.bind(endpoint)
-        if self.transport == "tcp":
-            return endpoint_str(sock.last_endpoint)
-        return endpoint
+        return self._endpoints.bind(sock, endpoint)
 
     def rebind(self, sock: Any, endpoint: str) -> None:
         """Bind an endpoint that a just-closed socket may still be releasing."""
-        deadline = time.monotonic() + TIMEOUT_MS / 1000
-        while True:
-            try:
-                sock.bind(endpoint)
-                return
-            except zmq.ZMQError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
+        bind_with_retry(sock, endpoint, zmq, TIMEOUT_MS / 1000)
 
     # -- teardown ------------------------------------------------------------------
 
     def close(self) -> None:
-        errors: list[BaseException] = []
-        for sock in self.sockets:
-            try:
-                if not sock.closed:
-                    sock.close(linger=0)
-            except Exception as exc:
-                errors.append(exc)
-        try:
-            term_with_deadline(self.ctx)
-        except BaseException as exc:
-            errors.append(exc)
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-        if errors:
-            raise errors[0]
+        close_all(self.sockets, [self.ctx], self._scratch)
 
 
 # The fixtures are named explicitly so that test modules can import them (to register them)

@@ -13,86 +13,31 @@ import importlib
 import io
 import json
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from children import Child, Children
 from deadlines import term_with_deadline
+from netutil import endpoint_of, free_tcp_port
 
 from zeropipe.cli import tools
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO = Path(__file__).resolve().parent.parent
 TIMEOUT_MS = 5000
 WAIT_S = 20.0
 """How long a test waits for a line or an exit of a command (a hang guard, not a speed bound)."""
 
 
-class Stream:
-    """The lines of one output pipe of a child, collected by a thread."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.lines: list[str] = []
-        self.eof = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _read(self, pipe: Any) -> None:
-        for line in pipe:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self.eof = True
-            self._cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = WAIT_S) -> list[str]:
-        """The first ``count`` lines; fails if they do not come."""
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.lines) >= count or self.eof, timeout)
-            lines = list(self.lines)
-        if len(lines) < count:
-            raise AssertionError(f"expected {count} lines, got {lines!r}")
-        return lines[:count]
-
-    def wait_more(self, count: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` for ``count`` lines in all (a pacer for probe loops)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: len(self.lines) >= count or self.eof, timeout)
-
-    def close(self, timeout: float = WAIT_S) -> list[str]:
-        self._thread.join(timeout)
-        return list(self.lines)
-
-
-class Cli:
+class Cli(Child):
     """One ``zeropipe`` command running in a child process."""
 
     def __init__(self, args: list[str], stdin: str | None = None) -> None:
-        self.args = args
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zeropipe.cli", *args],
-            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        self.out = Stream(self.proc.stdout)
-        self.err = Stream(self.proc.stderr)
-        if stdin is not None:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(stdin)
-            self.proc.stdin.close()
+        super().__init__([sys.executable, "-m", "zeropipe.cli", *args], args, WAIT_S, stdin)
 
     def bound_endpoint(self) -> str:
         """The endpoint from the ``bound to ...`` line of a command with ``--bind``."""
@@ -102,40 +47,24 @@ class Cli:
 
     def finish(self, timeout: float = WAIT_S) -> tuple[int, list[str], list[str]]:
         """Wait for the exit; (status, stdout lines, stderr lines)."""
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"{self.args} still running after {timeout} s; "
-                f"stdout {self.out.lines!r}, stderr {self.err.lines!r}"
-            ) from None
-        return status, self.out.close(), self.err.close()
+        return self.wait_exit(timeout)
 
     def interrupt(self) -> tuple[int, list[str], list[str]]:
         """Ctrl-C, then :meth:`finish`."""
         self.proc.send_signal(signal.SIGINT)
         return self.finish()
 
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
 
 @pytest.fixture
 def cli() -> Iterator[Callable[..., Cli]]:
     """Start ``zeropipe`` commands; each is killed at teardown if still running."""
-    started: list[Cli] = []
+    children = Children()
 
     def start(*args: str, stdin: str | None = None) -> Cli:
-        command = Cli(list(args), stdin)
-        started.append(command)
-        return command
+        return children.add(Cli(list(args), stdin))
 
     yield start
-    for command in started:
-        command.kill()
+    children.kill_all()
 
 
 class Peer:
@@ -162,19 +91,8 @@ class Peer:
         term_with_deadline(self.ctx)
 
 
-def endpoint_of(sock: Any) -> str:
-    value = sock.last_endpoint
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def recv_frames(sock: Any) -> list[bytes]:
     return [bytes(frame) for frame in sock.recv_multipart()]
-
-
-def unused_endpoint() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
 
 
 @pytest.fixture(params=["zmq", "zeropipe"], ids=["pyzmq-peer", "zeropipe-peer"])
@@ -352,7 +270,8 @@ def test_send_dealer_identity_to_router(cli: Callable[..., Cli], peer: Peer) -> 
 
 
 def test_send_wait_connected_push_times_out_without_peer(cli: Callable[..., Cli]) -> None:
-    command = cli("send", "PUSH", unused_endpoint(), "x", "--wait-connected", "--timeout", "300")
+    nowhere = f"tcp://127.0.0.1:{free_tcp_port()}"
+    command = cli("send", "PUSH", nowhere, "x", "--wait-connected", "--timeout", "300")
     status, _, err = command.finish()
     assert status == 1
     assert "no peer within 300 ms" in err[-1]

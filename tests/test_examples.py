@@ -15,72 +15,30 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 import zmq as pyzmq
+from children import REPO, Child, Children
 from deadlines import term_with_deadline
 
 import zeropipe
 
 pytestmark = pytest.mark.timeout(60)
 
-REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 TIMEOUT_MS = 5000
 WAIT_S = 30.0
 """How long a test waits for a line or an exit (a hang guard, not a speed bound)."""
 
 
-class Stream:
-    """The lines of one output pipe of a child, collected by a thread."""
-
-    def __init__(self, pipe: Any) -> None:
-        self.lines: list[str] = []
-        self.eof = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
-        self._thread.start()
-
-    def _read(self, pipe: Any) -> None:
-        for line in pipe:
-            with self._cond:
-                self.lines.append(line.rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self.eof = True
-            self._cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = WAIT_S) -> list[str]:
-        with self._cond:
-            self._cond.wait_for(lambda: len(self.lines) >= count or self.eof, timeout)
-            lines = list(self.lines)
-        if len(lines) < count:
-            raise AssertionError(f"expected {count} lines, got {lines!r}")
-        return lines[:count]
-
-    def close(self, timeout: float = WAIT_S) -> list[str]:
-        self._thread.join(timeout)
-        return list(self.lines)
-
-
-class Example:
-    """One example script running in a child process."""
+class Example(Child):
+    """One example script running in a child process (stdin is not a terminal: taskvent
+    starts without waiting for Enter)."""
 
     def __init__(self, script: str, args: list[str]) -> None:
-        self.args = [script, *args]
-        self.proc = subprocess.Popen(
-            [sys.executable, str(EXAMPLES / script), *args],
-            stdin=subprocess.DEVNULL,  # not a terminal: taskvent starts without waiting for Enter
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=REPO,
-        )
-        self.out = Stream(self.proc.stdout)
-        self.err = Stream(self.proc.stderr)
+        super().__init__([sys.executable, str(EXAMPLES / script), *args], [script, *args], WAIT_S)
 
     def endpoint(self) -> str:
         """The endpoint printed by a program that binds ("...: listening on tcp://...")."""
@@ -91,37 +49,21 @@ class Example:
 
     def finish(self, timeout: float = WAIT_S) -> tuple[int, list[str]]:
         """Wait for the exit; (status, stdout lines); stderr must be empty."""
-        try:
-            status = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(
-                f"{self.args} still running after {timeout} s; "
-                f"stdout {self.out.lines!r}, stderr {self.err.lines!r}"
-            ) from None
-        out, err = self.out.close(), self.err.close()
+        status, out, err = self.wait_exit(timeout)
         assert err == [], f"{self.args}: stderr {err!r}"
         return status, out
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture
 def run() -> Iterator[Callable[..., Example]]:
     """Start example scripts; each is killed at teardown if still running."""
-    started: list[Example] = []
+    children = Children()
 
     def start(script: str, *args: str) -> Example:
-        example = Example(script, list(args))
-        started.append(example)
-        return example
+        return children.add(Example(script, list(args)))
 
     yield start
-    for example in started:
-        example.kill()
+    children.kill_all()
 
 
 @pytest.fixture

@@ -15,25 +15,21 @@ contexts terminated under a deadline). ``ZP_IMPL=pyzmq`` runs the same tests aga
 
 from __future__ import annotations
 
-import importlib
 import os
 import select
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from deadlines import term_with_deadline, with_deadline
+from netutil import IMPLEMENTATIONS, Endpoints, ScratchDir, close_all, endpoint_of, implementation
 
-IMPL = os.environ.get("ZP_IMPL", "zeropipe")
-MODULE = {"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL]
-zmq: Any = importlib.import_module(MODULE)
+IMPL, zmq = implementation("ZP_IMPL")
+MODULE = IMPLEMENTATIONS[IMPL]
 
 TIMEOUT_MS = 5000
 TERM_TIMEOUT_S = 10.0
@@ -51,24 +47,13 @@ def message(i: int) -> bytes:
     return b"%016d" % i
 
 
-def endpoint_of(sock: Any) -> str:
-    value = sock.last_endpoint
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class Env:
     """Contexts and sockets of one test, closed and terminated at teardown."""
 
     def __init__(self) -> None:
         self.contexts: list[Any] = []
         self.sockets: list[Any] = []
-        self._scratch: str | None = None
-
-    @property
-    def scratch(self) -> str:
-        if self._scratch is None:
-            self._scratch = tempfile.mkdtemp(prefix="zp", dir="/tmp")
-        return self._scratch
+        self._scratch = ScratchDir()
 
     def context(self) -> Any:
         ctx = zmq.Context()
@@ -85,29 +70,11 @@ class Env:
         return sock
 
     def bind_endpoint(self, transport: str) -> str:
-        if transport == "tcp":
-            return "tcp://127.0.0.1:*"
-        if transport == "ipc":
-            return f"ipc://{self.scratch}/{uuid.uuid4().hex[:8]}.sock"
-        return f"inproc://zp-{uuid.uuid4().hex}"
+        """What to bind to: an ephemeral port for tcp, a fresh endpoint otherwise."""
+        return Endpoints(transport, self._scratch).to_bind()
 
     def close(self) -> None:
-        errors: list[BaseException] = []
-        for sock in self.sockets:
-            try:
-                sock.close(linger=0)
-            except Exception as exc:
-                errors.append(exc)
-        for ctx in self.contexts:
-            try:
-                if not ctx.closed:
-                    term_with_deadline(ctx)
-            except BaseException as exc:
-                errors.append(exc)
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-        if errors:
-            raise errors[0]
+        close_all(self.sockets, self.contexts, self._scratch)
 
 
 @pytest.fixture

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import importlib
-import shutil
 import socket
 import struct
-import tempfile
 import threading
 import time
 import uuid
@@ -31,6 +29,7 @@ from typing import Any, NamedTuple, TypeVar
 import pytest
 import zmq as pyzmq
 from deadlines import term_with_deadline
+from netutil import IMPLEMENTATIONS, Endpoints, ScratchDir, endpoint_str
 from zmq.utils.monitor import parse_monitor_message as pyzmq_parse
 
 import zeropipe as zp
@@ -47,8 +46,6 @@ QUIET_MS = 200
 """How long a monitor is watched when no event may arrive."""
 RECONNECT_IVL = 50
 
-IMPLEMENTATIONS = {"zeropipe": "zeropipe", "pyzmq": "zmq"}
-
 # ZMTP pieces for the raw clients (ZMTP 3.0 greeting, NULL mechanism unless told).
 SIGNATURE = b"\xff" + b"\x00" * 7 + b"\x01\x7f"
 UNEXPECTED_COMMAND = b"\x04\x05\x04JUNK"  # a short command frame named "JUNK", no body
@@ -59,20 +56,9 @@ def greeting(mechanism: bytes = b"NULL") -> bytes:
     return SIGNATURE + b"\x03\x00" + mechanism.ljust(20, b"\x00") + b"\x00" + b"\x00" * 31
 
 
-def text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def kind_name(kind: int) -> str:
     """The name libzmq (through pyzmq) gives an event number."""
     return pyzmq.Event(kind).name or hex(kind)
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def eventually(probe: Callable[[], T], ok: Callable[[T], bool], what: str) -> T:
@@ -93,31 +79,25 @@ class Ev(NamedTuple):
     endpoint: str
 
 
-class Scratch:
+class Scratch(ScratchDir):
     """Endpoints for one test: ipc files in a short private directory (AF_UNIX paths are short)."""
 
     def __init__(self) -> None:
-        self.dir = tempfile.mkdtemp(prefix="zpmon", dir="/tmp")
+        super().__init__("zpmon")
 
     def bind_endpoint(self, transport: str) -> str:
-        if transport == "tcp":
-            return "tcp://127.0.0.1:*"
-        return self.fresh(transport)
+        return Endpoints(transport, self, "monitor-test").to_bind()
 
     def fresh(self, transport: str) -> str:
         """A concrete endpoint nobody is bound to."""
-        if transport == "tcp":
-            return f"tcp://127.0.0.1:{free_tcp_port()}"
-        if transport == "ipc":
-            return f"ipc://{self.dir}/{uuid.uuid4().hex[:8]}.sock"
-        return f"inproc://monitor-test-{uuid.uuid4().hex}"
+        return Endpoints(transport, self, "monitor-test").fresh()
 
 
 @pytest.fixture
 def scratch() -> Iterator[Scratch]:
     directory = Scratch()
     yield directory
-    shutil.rmtree(directory.dir, ignore_errors=True)
+    directory.remove()
 
 
 class Kit:
@@ -154,7 +134,7 @@ class Kit:
 
     def bind(self, sock: Any, endpoint: str) -> str:
         sock.bind(endpoint)
-        return text(sock.last_endpoint)
+        return endpoint_str(sock.last_endpoint)
 
     def close(self) -> None:
         for sock in self.sockets:
@@ -198,7 +178,9 @@ class Events:
         except self.kit.module.Again:
             pytest.fail(f"no monitor event within {TIMEOUT_MS} ms; seen so far: {self.seen}")
         parsed = self.kit.parse(frames)
-        event = Ev(kind_name(int(parsed["event"])), int(parsed["value"]), text(parsed["endpoint"]))
+        event = Ev(
+            kind_name(int(parsed["event"])), int(parsed["value"]), endpoint_str(parsed["endpoint"])
+        )
         self.seen.append(event)
         return event
 
@@ -339,7 +321,7 @@ def test_bind_failure_reports_bind_failed(kit: Kit, scratch: Scratch, transport:
         target = kit.bind(holder, scratch.bind_endpoint("tcp"))
         code = errno.EADDRINUSE
     else:
-        target = f"ipc://{scratch.dir}/missing/dir.sock"
+        target = f"ipc://{scratch.path}/missing/dir.sock"
         code = errno.ENOENT
     events = kit.monitor(sock)
     with pytest.raises(kit.module.ZMQError) as failure:
@@ -633,7 +615,7 @@ def test_asyncio_monitor_socket(name: str) -> None:
         for _ in range(3):
             frames = await asyncio.wait_for(mon.recv_multipart(), WAIT_S)
             event = kit.parse(frames)
-            assert text(event["endpoint"]) == endpoint
+            assert endpoint_str(event["endpoint"]) == endpoint
             kinds.append(kind_name(int(event["event"])))
         assert kinds == ["LISTENING", "ACCEPTED", "HANDSHAKE_SUCCEEDED"]
 
@@ -653,7 +635,7 @@ def test_asyncio_recv_monitor_message_is_awaitable(name: str) -> None:
         endpoint = kit.bind(pull, "tcp://127.0.0.1:*")
         event = await asyncio.wait_for(recv_monitor_message(mon), WAIT_S)
         assert kind_name(int(event["event"])) == "LISTENING"
-        assert text(event["endpoint"]) == endpoint
+        assert endpoint_str(event["endpoint"]) == endpoint
 
     run_async(name, main)
 

@@ -17,22 +17,17 @@ terminates the context and joins the threads with a deadline, so nothing can han
 from __future__ import annotations
 
 import importlib
-import itertools
-import os
-import shutil
 import struct
-import tempfile
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from deadlines import term_with_deadline
+from netutil import Endpoints, ScratchDir, endpoint_of, implementation
 from pubsub_sync import END, collect, publish, sync
 
-IMPL = os.environ.get("ZP_IMPL", "zeropipe")
-zmq: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL])
+IMPL, zmq = implementation("ZP_IMPL")
 ON_PYZMQ = IMPL == "pyzmq"
 
 if ON_PYZMQ:
@@ -108,8 +103,7 @@ class Kit:
         self.sockets: list[Any] = []
         self.runners: list[Runner] = []
         self.terminated = False
-        self._scratch: str | None = None
-        self._counter = itertools.count()
+        self._scratch = ScratchDir("zpx")
 
     def socket(self, kind: int, hwm: int | None = None, ctx: Any = None) -> Any:
         sock = (ctx or self.ctx).socket(kind)
@@ -124,19 +118,11 @@ class Kit:
 
     def endpoint(self, transport: str) -> str:
         """A fresh endpoint to bind (tcp: a wildcard port, read back with ``bind``)."""
-        if transport == "tcp":
-            return "tcp://127.0.0.1:*"
-        if transport == "ipc":
-            if self._scratch is None:
-                # AF_UNIX paths are short: pytest's tmp_path may be too long.
-                self._scratch = tempfile.mkdtemp(prefix="zpx", dir="/tmp")
-            return f"ipc://{self._scratch}/{next(self._counter)}.sock"
-        return f"inproc://proxy-{uuid.uuid4().hex}"
+        return Endpoints(transport, self._scratch, "proxy").to_bind()
 
     def bind(self, sock: Any, transport: str) -> str:
         sock.bind(self.endpoint(transport))
-        last = sock.last_endpoint
-        return last.decode() if isinstance(last, bytes) else last
+        return endpoint_of(sock)
 
     def start(self, target: Callable[..., Any], *args: Any) -> Runner:
         """Run a proxy in a thread; the sockets among ``args`` become the thread's to close."""
@@ -167,8 +153,7 @@ class Kit:
                 if error is not None and not isinstance(error, zmq.ContextTerminated):
                     raise AssertionError(f"the proxy thread failed: {error!r}") from error
         finally:
-            if self._scratch is not None:
-                shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch.remove()
 
 
 @pytest.fixture

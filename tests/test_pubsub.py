@@ -22,26 +22,22 @@ from __future__ import annotations
 
 import importlib
 import itertools
-import os
 import select
-import shutil
 import socket
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from netutil import IMPLEMENTATIONS, Endpoints, ScratchDir, bind_with_retry, implementation
 from pubsub_sync import END, collect, parse_sync, publish, sync, sync_message
 
 from zeropipe.protocol.commands import encode_metadata
 from zeropipe.protocol.frames import FLAG_COMMAND, FLAG_LONG, FLAG_MORE, encode_command
 from zeropipe.protocol.greeting import GREETING_SIZE, build_greeting
 
-IMPL = os.environ.get("ZP_IMPL", "zeropipe")
-zmq: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL])
+IMPL, zmq = implementation("ZP_IMPL")
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -59,17 +55,6 @@ FLOOD = 100_000
 # --- sockets, contexts, endpoints ------------------------------------------------------
 
 
-def endpoint_str(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def free_tcp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class Net:
     """Contexts, sockets, endpoints and raw TCP sockets of one test; all closed at teardown.
 
@@ -83,8 +68,8 @@ class Net:
         self.sockets: list[tuple[Any, Any]] = []
         self.raw: list[socket.socket] = []
         self._shared: Any = None
-        self._dir: str | None = None
-        self._counter = itertools.count()
+        self._scratch = ScratchDir()
+        self._endpoints = Endpoints(transport, self._scratch)
 
     def context(self) -> Any:
         ctx = zmq.Context()
@@ -111,22 +96,11 @@ class Net:
 
     def fresh(self) -> str:
         """An endpoint nobody is bound to yet (for connect-before-bind)."""
-        if self.transport == "tcp":
-            return f"tcp://127.0.0.1:{free_tcp_port()}"
-        if self.transport == "ipc":
-            if self._dir is None:
-                self._dir = tempfile.mkdtemp(prefix="zp", dir="/tmp")  # AF_UNIX paths are short
-            return f"ipc://{self._dir}/{next(self._counter)}.sock"
-        return f"inproc://zp-{uuid.uuid4().hex}"
+        return self._endpoints.fresh()
 
     def bind(self, sock: Any, endpoint: str | None = None) -> str:
         """Bind (tcp to an ephemeral port) and return the concrete endpoint."""
-        if endpoint is None:
-            endpoint = "tcp://127.0.0.1:*" if self.transport == "tcp" else self.fresh()
-        sock.bind(endpoint)
-        if self.transport == "tcp":
-            return endpoint_str(sock.last_endpoint)
-        return endpoint
+        return self._endpoints.bind(sock, endpoint)
 
     def terminate(self, ctx: Any) -> None:
         """Close the sockets of ``ctx`` and terminate it (a peer going away for good)."""
@@ -185,8 +159,7 @@ class Net:
                 self._term(ctx)
             except Exception as exc:
                 errors.append(exc)
-        if self._dir is not None:
-            shutil.rmtree(self._dir, ignore_errors=True)
+        self._scratch.remove()
         if errors:
             raise errors[0]
 
@@ -241,19 +214,6 @@ def pubsub(net: Net, binder: str, order: str, **options: int) -> tuple[Any, Any]
         connecting.connect(endpoint)
         net.bind(binding, endpoint)
     return pub, sub
-
-
-def bind_with_retry(sock: Any, endpoint: str, timeout_s: float = 5.0) -> None:
-    """Bind an endpoint that a just-closed socket may still be releasing."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            sock.bind(endpoint)
-            return
-        except zmq.ZMQError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 binders = pytest.mark.parametrize("binder", ["pub", "sub"], ids=["pub-binds", "sub-binds"])
@@ -503,7 +463,7 @@ def test_subscriptions_resent_after_pub_restarts(net: Net, binder: str) -> None:
     net.terminate(old_ctx)  # releases the endpoint
     new_pub = net.socket("PUB")
     if binder == "pub":
-        bind_with_retry(new_pub, endpoint)  # the same port / path as before
+        bind_with_retry(new_pub, endpoint, zmq)  # the same port / path as before
     else:
         new_pub.connect(endpoint)
     sync([new_pub], [(sub, [b"nl."])], timeout_s=RECONNECT_SYNC_TIMEOUT_S)
@@ -774,7 +734,7 @@ def test_sub_speaks_the_subscription_form_of_its_pub(net: Net, minor: int) -> No
 @pytest.mark.parametrize("impl", ["zeropipe", "pyzmq"])
 def test_invert_matching_sends_what_does_not_match(impl: str) -> None:
     """INVERT_MATCHING on PUB and SUB: a subscriber gets the topics it did NOT subscribe to."""
-    lib: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[impl])
+    lib: Any = importlib.import_module(IMPLEMENTATIONS[impl])
     ctx = lib.Context()
     pub = ctx.socket(lib.PUB)
     sub = ctx.socket(lib.SUB)

@@ -13,21 +13,16 @@ RCVTIMEO/SNDTIMEO and linger 0, and every context is terminated under a deadline
 
 from __future__ import annotations
 
-import importlib
 import itertools
-import os
-import shutil
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from deadlines import term_with_deadline
+from netutil import Endpoints, ScratchDir, bind_with_retry, close_all, implementation
 
-IMPL = os.environ.get("ZP_IMPL", "zeropipe")
-zmq: Any = importlib.import_module({"zeropipe": "zeropipe", "pyzmq": "zmq"}[IMPL])
+IMPL, zmq = implementation("ZP_IMPL")
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -64,7 +59,7 @@ class Env:
         self.ctx = zmq.Context()
         self.contexts: list[Any] = [self.ctx]
         self.sockets: list[Any] = []
-        self._scratch: str | None = None
+        self._scratch = ScratchDir()
 
     def context(self) -> Any:
         ctx = zmq.Context()
@@ -85,42 +80,12 @@ class Env:
             sock.setsockopt(zmq.ROUTING_ID, routing_id)
         return sock
 
-    def endpoint(self, transport: str) -> str:
-        if transport == "ipc":
-            if self._scratch is None:
-                self._scratch = tempfile.mkdtemp(prefix="zp", dir="/tmp")
-            return f"ipc://{self._scratch}/{uuid.uuid4().hex[:8]}.sock"
-        if transport == "inproc":
-            return f"inproc://zp-{uuid.uuid4().hex}"
-        raise ValueError(transport)
-
     def bind(self, sock: Any, transport: str) -> str:
         """Bind to a fresh endpoint (an ephemeral port for tcp); return the concrete one."""
-        if transport == "tcp":
-            sock.bind("tcp://127.0.0.1:*")
-            value = sock.last_endpoint
-            return value.decode() if isinstance(value, bytes) else str(value)
-        endpoint = self.endpoint(transport)
-        sock.bind(endpoint)
-        return endpoint
+        return Endpoints(transport, self._scratch).bind(sock)
 
     def close(self) -> None:
-        errors: list[BaseException] = []
-        for sock in self.sockets:
-            try:
-                sock.close(linger=0)
-            except Exception as exc:
-                errors.append(exc)
-        for ctx in self.contexts:
-            try:
-                if not ctx.closed:
-                    term_with_deadline(ctx)
-            except BaseException as exc:
-                errors.append(exc)
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
-        if errors:
-            raise errors[0]
+        close_all(self.sockets, self.contexts, self._scratch)
 
 
 @pytest.fixture
@@ -181,19 +146,6 @@ def recv_from_any(socks: list[Any], timeout: float = TIMEOUT_MS / 1000) -> tuple
             if sock.poll(10):
                 return index, frames(sock)
     raise AssertionError("no message arrived on any socket")
-
-
-def bind_with_retry(sock: Any, endpoint: str, timeout_s: float = 5.0) -> None:
-    """Bind an endpoint that a just-closed socket may still be releasing."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            sock.bind(endpoint)
-            return
-        except zmq.ZMQError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 # -- the patterns, ours <-> ours -------------------------------------------------------
@@ -591,7 +543,7 @@ def test_req_survives_a_restarted_rep(env: Env) -> None:
         term_with_deadline(rep_ctx)  # the old REP is gone, with its context
         rep_ctx = env.context()
         rep = env.socket("REP", rep_ctx)
-        bind_with_retry(rep, endpoint)
+        bind_with_retry(rep, endpoint, zmq)
 
 
 @transports

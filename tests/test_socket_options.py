@@ -14,20 +14,16 @@ ROUTER_MANDATORY, ROUTER_HANDOVER, PROBE_ROUTER and CONNECT_ROUTING_ID.
 
 from __future__ import annotations
 
-import itertools
-import shutil
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
 import zmq as pyzmq
-from deadlines import term_with_deadline
+from netutil import Endpoints, ScratchDir, close_all
 
 import zeropipe
 from zeropipe.sdk.constants import (
@@ -172,8 +168,7 @@ class Kit:
         self.transport = transport
         self.ctx = module.Context()
         self.sockets: list[Any] = []
-        self._scratch: str | None = None
-        self._counter = itertools.count()
+        self._scratch = ScratchDir("zpopt")
 
     def socket(self, kind: str, **options: Any) -> Any:
         sock = self.ctx.socket(getattr(self.zmq, kind))
@@ -192,26 +187,10 @@ class Kit:
 
     def bind(self, sock: Any) -> str:
         """Bind to a fresh endpoint; return the address to connect to."""
-        if self.transport == "tcp":
-            sock.bind("tcp://127.0.0.1:*")
-            endpoint = sock.last_endpoint
-            return endpoint.decode() if isinstance(endpoint, bytes) else str(endpoint)
-        if self.transport == "ipc":
-            if self._scratch is None:
-                self._scratch = tempfile.mkdtemp(prefix="zpopt", dir="/tmp")
-            endpoint = f"ipc://{self._scratch}/{next(self._counter)}.sock"
-        else:
-            endpoint = f"inproc://opt-{uuid.uuid4().hex}"
-        sock.bind(endpoint)
-        return endpoint
+        return Endpoints(self.transport, self._scratch, "opt").bind(sock)
 
     def close(self) -> None:
-        for sock in self.sockets:
-            if not sock.closed:
-                sock.close(linger=0)
-        term_with_deadline(self.ctx)
-        if self._scratch is not None:
-            shutil.rmtree(self._scratch, ignore_errors=True)
+        close_all(self.sockets, [self.ctx], self._scratch)
 
 
 @pytest.fixture

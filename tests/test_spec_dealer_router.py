@@ -121,6 +121,18 @@ def send_when_routable(
         time.sleep(0.005)
 
 
+def mandatory_router_and_dealer(spec: Spec) -> tuple[Any, Any]:
+    """A ROUTER (ROUTER_MANDATORY, SNDHWM 1) and a DEALER "X" (RCVHWM 1) connected to it,
+    both with small kernel buffers; the ROUTER has heard from "X", so it routes to it."""
+    router = spec.socket("ROUTER", router_mandatory=1, sndhwm=1, **spec.small_buffers())
+    address = spec.bind(router)
+    dealer = spec.socket("DEALER", routing_id=b"X", rcvhwm=1, **spec.small_buffers())
+    dealer.connect(address)
+    send_seq(dealer, b"Hello")
+    recv_seq(router, b"X", b"Hello")
+    return router, dealer
+
+
 # -- DEALER ------------------------------------------------------------------------------
 
 
@@ -312,12 +324,7 @@ def test_router_mandatory_hwm(spec: Spec) -> None:
     the peer reads. Over inproc exactly SNDHWM + RCVHWM = 2 messages fit; over tcp/ipc
     libzmq's bounds apply: the first EAGAIN within 10 messages, and fewer than 20 in all
     while the peer does not read."""
-    router = spec.socket("ROUTER", router_mandatory=1, sndhwm=1, **spec.small_buffers())
-    address = spec.bind(router)
-    dealer = spec.socket("DEALER", routing_id=b"X", rcvhwm=1, **spec.small_buffers())
-    dealer.connect(address)
-    send_seq(dealer, b"Hello")
-    recv_seq(router, b"X", b"Hello")
+    router, dealer = mandatory_router_and_dealer(spec)
 
     def send_big() -> None:
         router.send_multipart([b"X", BIG], zmq.NOBLOCK)
@@ -343,12 +350,7 @@ def test_router_mandatory_hwm(spec: Spec) -> None:
 def test_router_mandatory_eagain_on_routing_id_frame(spec: Spec) -> None:
     """As libzmq's test sends it: the routing-id frame (SNDMORE | NOBLOCK) fails with EAGAIN
     when the peer is full; once it is accepted, the body frame always is."""
-    router = spec.socket("ROUTER", router_mandatory=1, sndhwm=1, **spec.small_buffers())
-    address = spec.bind(router)
-    dealer = spec.socket("DEALER", routing_id=b"X", rcvhwm=1, **spec.small_buffers())
-    dealer.connect(address)
-    send_seq(dealer, b"Hello")
-    recv_seq(router, b"X", b"Hello")
+    router, dealer = mandatory_router_and_dealer(spec)
 
     def send_big() -> None:
         router.send(b"X", zmq.SNDMORE | zmq.NOBLOCK)

@@ -17,12 +17,19 @@ extension, is then not checked), which validates the tests themselves.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from pubsub_sync import END, collect, publish, sync
+from pubsub_sync import (
+    END,
+    collect,
+    greet,
+    publish,
+    receive,
+    receive_until,
+    subscribe,
+    sync,
+)
 from spec_util import (  # noqa: F401  (the *_fixture names register fixtures)
     IMPL,
     QUIET_MS,
@@ -48,70 +55,13 @@ FLOOD_LIMIT = 1000
 # --- helpers ---------------------------------------------------------------------------
 
 
-def touch(peers: Sequence[Any]) -> None:
-    """Make (libzmq) peers process their pending commands, i.e. attach new connections."""
-    for peer in peers:
-        if not peer.closed:
-            peer.getsockopt(zmq.EVENTS)
-
-
-def receive(sock: Any, peers: Sequence[Any] = ()) -> list[bytes]:
-    """The next message on ``sock``, touching ``peers`` while waiting."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while not sock.poll(10):
-        assert time.monotonic() < deadline, "nothing arrived"
-        touch(peers)
-    return recv_frames(sock)
-
-
-def receive_until(xpub: Any, peers: list[Any], last: bytes) -> list[bytes]:
-    """Single-frame messages up to and including ``last``, then whatever is queued with them."""
-    got: list[bytes] = []
-    while not got or got[-1] != last:
-        message = receive(xpub, peers)
-        assert len(message) == 1, message
-        got.append(message[0])
-    while xpub.poll(SHORT_MS):
-        got.append(recv_frames(xpub)[0])
-    return got
-
-
 def link(spec: Spec, xpub: Any, subs: list[Any]) -> list[list[bytes]]:
-    """Bind the XPUB, connect the subscribers, and wait until all are connected.
-
-    Each subscriber subscribes to a topic of its own and cancels it once the XPUB heard of
-    all of them (so subscriptions made afterwards travel on a connection, in order, rather
-    than being replayed on connecting). Returns the other messages the XPUB heard meanwhile.
-    """
+    """Bind the XPUB, connect the subscribers, and wait until all are connected (``greet``);
+    return the other messages the XPUB heard meanwhile."""
     endpoint = spec.bind(xpub)
     for sub in subs:
         sub.connect(endpoint)
-    hellos = [b"hello.%d" % i for i in range(len(subs))]
-    others: list[list[bytes]] = []
-
-    def hear(wanted: set[bytes]) -> None:
-        while wanted:
-            message = receive(xpub, subs)
-            if len(message) == 1 and message[0] in wanted:
-                wanted.discard(message[0])
-            else:
-                others.append(message)
-
-    for sub, topic in zip(subs, hellos, strict=True):
-        subscribe(sub, topic)
-    hear({b"\x01" + topic for topic in hellos})
-    for sub, topic in zip(subs, hellos, strict=True):
-        subscribe(sub, topic, cancel=True)
-    hear({b"\x00" + topic for topic in hellos})
-    return others
-
-
-def subscribe(sock: Any, topic: bytes, *, cancel: bool = False) -> None:
-    """A SUB through its option, an XSUB with a message."""
-    if sock.getsockopt(zmq.TYPE) == zmq.SUB:
-        sock.setsockopt(zmq.UNSUBSCRIBE if cancel else zmq.SUBSCRIBE, topic)
-    else:
-        sock.send((b"\x00" if cancel else b"\x01") + topic)
+    return greet(xpub, subs)
 
 
 MODE_OPTIONS: dict[str, dict[str, int]] = {

@@ -10,39 +10,19 @@ terminates every context (guarded by a deadline), so a failing test raises inste
 from __future__ import annotations
 
 import importlib
-import itertools
-import os
-import shutil
-import socket
-import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
 import pytest
+from netutil import Endpoints, ScratchDir, implementation
 
 TIMEOUT_MS = 5000
 """RCVTIMEO and SNDTIMEO of every socket."""
 
 TERM_TIMEOUT_S = 5.0
 """How long teardown waits for ``Context.term()`` before reporting it as stuck."""
-
-IMPLEMENTATIONS = {"zeropipe": "zeropipe", "pyzmq": "zmq"}
-
-
-def endpoint_str(value: str | bytes) -> str:
-    """Normalise ``last_endpoint``: bytes in pyzmq, str or bytes in zeropipe."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def free_tcp_port() -> int:
-    """A loopback port that nothing listens on right now (for connect-before-bind)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Side:
@@ -120,64 +100,11 @@ class Harness:
             raise errors[0]
 
 
-class ScratchDir:
-    """A short directory under /tmp for ipc socket files, created on first use.
-
-    AF_UNIX paths are limited to ~107 bytes, so pytest's tmp_path is too long.
-    """
-
-    def __init__(self) -> None:
-        self._path: str | None = None
-
-    @property
-    def path(self) -> str:
-        if self._path is None:
-            self._path = tempfile.mkdtemp(prefix="zp", dir="/tmp")
-        return self._path
-
-    def remove(self) -> None:
-        if self._path is not None:
-            shutil.rmtree(self._path, ignore_errors=True)
-
-
-class Endpoints:
-    """Endpoint factory for one transport: "tcp", "ipc" or "inproc"."""
-
-    def __init__(self, transport: str, scratch: ScratchDir) -> None:
-        self.transport = transport
-        self._scratch = scratch
-        self._counter = itertools.count()
-
-    def fresh(self) -> str:
-        """A concrete endpoint nobody is bound to yet (usable for connect-before-bind)."""
-        if self.transport == "tcp":
-            return f"tcp://127.0.0.1:{free_tcp_port()}"
-        if self.transport == "ipc":
-            return f"ipc://{self._scratch.path}/{next(self._counter)}.sock"
-        if self.transport == "inproc":
-            return f"inproc://zp-{uuid.uuid4().hex}"
-        raise ValueError(f"unknown transport {self.transport!r}")
-
-    def bind(self, sock: Any, endpoint: str | None = None) -> str:
-        """Bind ``sock`` (to a fresh endpoint by default) and return the concrete endpoint.
-
-        tcp binds to an ephemeral port and reads it back from ``last_endpoint``.
-        """
-        if endpoint is None:
-            endpoint = "tcp://127.0.0.1:*" if self.transport == "tcp" else self.fresh()
-        sock.bind(endpoint)
-        if self.transport == "tcp":
-            return endpoint_str(sock.last_endpoint)
-        return endpoint
-
-
 @pytest.fixture(scope="session")
 def zp() -> ModuleType:
     """The module under test ("ours"), chosen by ``ZP_IMPL``."""
-    impl = os.environ.get("ZP_IMPL", "zeropipe")
-    if impl not in IMPLEMENTATIONS:
-        raise pytest.UsageError(f"ZP_IMPL must be one of {sorted(IMPLEMENTATIONS)}, not {impl!r}")
-    return importlib.import_module(IMPLEMENTATIONS[impl])
+    module: ModuleType = implementation("ZP_IMPL")[1]
+    return module
 
 
 @pytest.fixture(scope="session")

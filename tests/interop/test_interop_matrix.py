@@ -21,10 +21,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from netutil import Endpoints, bind_with_retry
 from pubsub_sync import END, collect, publish, sync
 
 if TYPE_CHECKING:
-    from .conftest import Endpoints, Harness, Side
+    from .conftest import Harness, Side
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(20)]
 
@@ -278,19 +279,6 @@ def test_matrix(
 
 
 # --- XSUB subscriptions after an XPUB restarts ----------------------------------------------
-
-
-def bind_with_retry(sock: Any, endpoint: str, module: ModuleType, timeout_s: float = 5.0) -> None:
-    """Bind an endpoint that a just-closed socket may still be releasing."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            sock.bind(endpoint)
-            return
-        except module.ZMQError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,9 @@ import pytest
 from pubsub_sync import END, collect, publish, sync
 
 if TYPE_CHECKING:
-    from .conftest import Endpoints, Side
+    from netutil import Endpoints
+
+    from .conftest import Side
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(30)]
 

@@ -20,10 +20,11 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from netutil import Endpoints, bind_with_retry
 from pubsub_sync import END, collect, publish, sync
 
 if TYPE_CHECKING:
-    from .conftest import Endpoints, Harness, Side
+    from .conftest import Harness, Side
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(20)]
 
@@ -42,19 +43,6 @@ SETTLE_S = 0.3
 def set_hwm(sock: Any, module: ModuleType, value: int) -> None:
     sock.setsockopt(module.SNDHWM, value)
     sock.setsockopt(module.RCVHWM, value)
-
-
-def bind_with_retry(sock: Any, endpoint: str, module: ModuleType, timeout_s: float = 5.0) -> None:
-    """Bind an endpoint that a just-closed socket may still be releasing."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            sock.bind(endpoint)
-            return
-        except module.ZMQError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 directions = pytest.mark.parametrize("direction", ["ours-to-theirs", "theirs-to-ours"])

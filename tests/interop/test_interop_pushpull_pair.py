@@ -14,9 +14,10 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from netutil import Endpoints, bind_with_retry
 
 if TYPE_CHECKING:
-    from .conftest import Endpoints, Harness, Side
+    from .conftest import Harness, Side
 
 pytestmark = pytest.mark.interop
 
@@ -129,19 +130,6 @@ def check_connect_before_bind(
         transfer(late, early, messages)
     else:
         exchange_pair(early, late, messages)
-
-
-def bind_with_retry(sock: Any, endpoint: str, module: ModuleType, timeout_s: float = 5.0) -> None:
-    """Bind an endpoint that a just-closed socket may still be releasing."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            sock.bind(endpoint)
-            return
-        except module.ZMQError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
 
 
 # --- ours <-> theirs -------------------------------------------------------------------

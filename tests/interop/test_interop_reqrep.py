@@ -23,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .conftest import Endpoints, Side
+    from netutil import Endpoints
+
+    from .conftest import Side
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(20)]
 

@@ -27,13 +27,16 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from pubsub_sync import greet, receive, receive_until, subscribe
 
 from zeropipe.protocol.commands import encode_metadata
 from zeropipe.protocol.frames import FLAG_COMMAND, FLAG_LONG, FLAG_MORE, encode_command
 from zeropipe.protocol.greeting import GREETING_SIZE, build_greeting
 
 if TYPE_CHECKING:
-    from .conftest import Endpoints, Side
+    from netutil import Endpoints
+
+    from .conftest import Side
 
 pytestmark = [pytest.mark.interop, pytest.mark.timeout(20)]
 
@@ -41,8 +44,6 @@ WAIT_S = 5.0
 """How long anything that should happen may take."""
 QUIET_MS = 50
 """How long "nothing else is queued" is watched for, once what was awaited has arrived."""
-EVENTS = 15
-"""ZMQ_EVENTS (the same number in both implementations)."""
 
 kinds = pytest.mark.parametrize("kind", ["SUB", "XSUB"], ids=["their-sub", "their-xsub"])
 binders = pytest.mark.parametrize("binder", ["xpub", "subs"], ids=["xpub-binds", "subs-bind"])
@@ -55,49 +56,9 @@ def frames(sock: Any) -> list[bytes]:
     return [bytes(frame) for frame in sock.recv_multipart()]
 
 
-def touch(peers: list[Any]) -> None:
-    """Make (libzmq) peers process their pending commands: attach new connections."""
-    for peer in peers:
-        if not peer.closed:
-            peer.getsockopt(EVENTS)
-
-
-def receive(sock: Any, peers: list[Any]) -> list[bytes]:
-    """The next message on ``sock``, touching ``peers`` while waiting."""
-    deadline = time.monotonic() + WAIT_S
-    while not sock.poll(20):
-        assert time.monotonic() < deadline, "nothing arrived"
-        touch(peers)
-    return frames(sock)
-
-
-def receive_until(xpub: Any, peers: list[Any], last: bytes) -> list[bytes]:
-    """Single-frame messages up to and including ``last``, then whatever is queued with them."""
-    got: list[bytes] = []
-    while not got or got[-1] != last:
-        message = receive(xpub, peers)
-        assert len(message) == 1, message
-        got.append(message[0])
-    while xpub.poll(QUIET_MS):
-        got.append(frames(xpub)[0])
-    return got
-
-
-def subscribe(sock: Any, kind: str, topic: bytes, *, cancel: bool = False) -> None:
-    """Subscribe (or cancel) a SUB through its option, an XSUB with a message."""
-    if kind == "SUB":
-        sock.setsockopt(7 if cancel else 6, topic)  # UNSUBSCRIBE / SUBSCRIBE
-    else:
-        sock.send((b"\x00" if cancel else b"\x01") + topic)
-
-
 def link(xpub: Any, subs: list[Any], endpoints: Endpoints, binder: str) -> list[list[bytes]]:
-    """Link the XPUB and the subscribers, and wait until all are connected.
-
-    Each subscriber subscribes to a topic of its own and cancels it once the XPUB heard of
-    all of them (so later subscriptions travel on a connection, in order, rather than being
-    replayed on connecting). Returns the other messages the XPUB heard meanwhile.
-    """
+    """Link the XPUB and the subscribers, and wait until all are connected (``greet``);
+    return the other messages the XPUB heard meanwhile."""
     if binder == "xpub":
         endpoint = endpoints.bind(xpub)
         for sub in subs:
@@ -105,28 +66,7 @@ def link(xpub: Any, subs: list[Any], endpoints: Endpoints, binder: str) -> list[
     else:
         for sub in subs:
             xpub.connect(endpoints.bind(sub))
-    hellos = [b"hello.%d" % i for i in range(len(subs))]
-    others: list[list[bytes]] = []
-
-    def hear(wanted: set[bytes]) -> None:
-        while wanted:
-            message = receive(xpub, subs)
-            if len(message) == 1 and message[0] in wanted:
-                wanted.discard(message[0])
-            else:
-                others.append(message)
-
-    for sub, topic in zip(subs, hellos, strict=True):
-        subscribe(sub, kind_of(sub), topic)
-    hear({b"\x01" + topic for topic in hellos})
-    for sub, topic in zip(subs, hellos, strict=True):
-        subscribe(sub, kind_of(sub), topic, cancel=True)
-    hear({b"\x00" + topic for topic in hellos})
-    return others
-
-
-def kind_of(sock: Any) -> str:
-    return "SUB" if sock.getsockopt(16) == 2 else "XSUB"  # TYPE, SUB
+    return greet(xpub, subs)
 
 
 def xpub_with(ours: Side, **options: Any) -> Any:
@@ -172,16 +112,16 @@ def test_subscription_messages(
     link(xpub, [s1, s2], endpoints, binder)
     expected = NOTICES[mode]
 
-    subscribe(s1, kind, b"nl.")
+    subscribe(s1, b"nl.")
     assert receive_until(xpub, [s1, s2], b"\x01nl.") == expected[0]
-    subscribe(s2, kind, b"nl.")
-    subscribe(s2, kind, b"m1.")
+    subscribe(s2, b"nl.")
+    subscribe(s2, b"m1.")
     assert receive_until(xpub, [s1, s2], b"\x01m1.") == expected[1]
-    subscribe(s2, kind, b"nl.", cancel=True)  # s1 still wants nl.
-    subscribe(s2, kind, b"m2.")
+    subscribe(s2, b"nl.", cancel=True)  # s1 still wants nl.
+    subscribe(s2, b"m2.")
     assert receive_until(xpub, [s1, s2], b"\x01m2.") == expected[2]
-    subscribe(s1, kind, b"nl.", cancel=True)  # the last one
-    subscribe(s1, kind, b"m3.")
+    subscribe(s1, b"nl.", cancel=True)  # the last one
+    subscribe(s1, b"m3.")
     assert receive_until(xpub, [s1, s2], b"\x01m3.") == expected[3]
 
 
@@ -199,10 +139,10 @@ def test_subscriber_leaving_cancels_its_topics(
     xpub = xpub_with(ours, **MODE_OPTIONS[mode])
     s1, s2 = theirs.socket(kind), theirs.socket(kind)
     link(xpub, [s1, s2], endpoints, "xpub")
-    subscribe(s1, kind, b"nl.")
+    subscribe(s1, b"nl.")
     assert receive_until(xpub, [s1, s2], b"\x01nl.") == [b"\x01nl."]
-    subscribe(s2, kind, b"nl.")
-    subscribe(s2, kind, b"own.")
+    subscribe(s2, b"nl.")
+    subscribe(s2, b"own.")
     heard = receive_until(xpub, [s1, s2], b"\x01own.")
     assert heard == ([b"\x01own."] if mode == "default" else [b"\x01nl.", b"\x01own."])
 
