@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import select as _select
 import time
 from typing import Any
 
-from zeropipe.errors import ContextTerminated
+from zeropipe.errors import ContextTerminated, ZMQError
 from zeropipe.sdk.constants import PollEvent
 from zeropipe.sdk.socket import Socket
 
@@ -59,10 +60,14 @@ class Poller:
             self._park(remaining)
 
     def _check_contexts(self) -> None:
-        """Raise ContextTerminated, as pyzmq does, once a socket's context is ending."""
+        """Raise as pyzmq does once a socket's context is ending (ContextTerminated) or
+        a socket was closed (ENOTSOCK)."""
         for sock, _flags in self.sockets:
-            if isinstance(sock, Socket) and sock.context.closed:
-                raise ContextTerminated()
+            if isinstance(sock, Socket):
+                if sock.context.closed:
+                    raise ContextTerminated()
+                if sock.closed:
+                    raise ZMQError(errno.ENOTSOCK, "Socket operation on a closed socket")
 
     def _ready_now(self) -> list[tuple[Any, int]]:
         ready = []

@@ -755,6 +755,8 @@ class Socket:
     def _park_for_poller(self, poller: Any) -> None:
         core = self._core
         with core.lock:
+            if self._closed:  # its waker may be gone; the poller notices on its next look
+                return
             core.parked = True
             core.reader_parked = True
             poller.register(core.waker.fd, select.POLLIN)

@@ -43,4 +43,5 @@ class Waker:
                 s.close()
         elif self.fd >= 0:
             os.close(self.fd)
-        self.fd = -1
+        # Never touch these numbers again: the kernel may give them to another file.
+        self.fd = self._write_fd = -1
