@@ -47,3 +47,41 @@ def test_push_reconnects_to_a_restarted_peer_by_itself() -> None:
         assert done.wait(5)
     finally:
         ctx.destroy(linger=0)
+
+
+def test_connecting_pipe_survives_peers_that_hang_up_during_the_handshake() -> None:
+    """A queued message outlives connections that end before the peer's greeting.
+
+    The connecting pipe exists from connect() on (IMMEDIATE 0): each new connection needs a
+    fresh handshake, however the last one ended.
+    """
+    import socket
+
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    ctx = zp.Context()
+    push = ctx.socket(zp.PUSH)
+    pull = ctx.socket(zp.PULL)
+    try:
+        push.linger = 0
+        push.reconnect_ivl = 20
+        pull.rcvtimeo = 5000
+        push.connect(f"tcp://127.0.0.1:{port}")
+        push.send(b"hello", zp.NOBLOCK)  # waits in the pipe
+        for _ in range(3):  # three connections that end without a greeting
+            conn, _ = listener.accept()
+            conn.settimeout(5)
+            conn.recv(10)
+            conn.close()
+        listener.close()
+        pull.bind(f"tcp://127.0.0.1:{port}")
+        assert pull.recv() == b"hello"
+    finally:
+        listener.close()
+        push.close()
+        pull.close()
+        ctx.term()

@@ -158,7 +158,7 @@ class StreamPipe(Pipe):
         self._ttl_timer: Timer | None = None
         self.peer_ttl = 0.0
         self._linger_deadline: float | None = None
-        self.conn = self._new_connection(as_server)
+        self.conn = self._new_connection(as_server)  # replaced by each use_socket
         self.fd = -1
         self.peer_address = peer_address
         if sock is not None:
@@ -183,8 +183,7 @@ class StreamPipe(Pipe):
         self.fd = sock.fileno()
         self.has_socket = True
         self.peer_address = peer_address
-        if self.conn.peer_greeting is not None or self.conn.has_data_to_send:
-            self.conn = self._new_connection(as_server)
+        self.conn = self._new_connection(as_server)  # a fresh handshake for each connection
         self._probe = None
         self.out.clear()
         self.out_bytes = self.out_msgs = 0
