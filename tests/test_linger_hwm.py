@@ -696,3 +696,22 @@ def test_send_multipart_noblock_on_a_full_push_is_all_or_nothing(env: Env, trans
     assert pull.poll(200) == 0, f"partial message delivered: {pull.recv_multipart()}"
     push.send_multipart([b"x", b"y", b"z"])
     assert pull.recv_multipart() == [b"x", b"y", b"z"]
+
+
+@pytest.mark.skipif(IMPL != "zeropipe", reason="zeropipe's term() warning")
+def test_term_says_which_peer_it_waits_for(
+    env: Env, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LINGER waiting for a peer that never came: term() names the endpoint in a warning."""
+    from zeropipe.sdk import context as context_module
+
+    monkeypatch.setattr(context_module, "LINGER_WARNING_S", 0.05)
+    ctx = zmq.Context()
+    push = ctx.socket(zmq.PUSH)
+    endpoint = _nowhere(env, "tcp")
+    push.connect(endpoint)
+    push.send(b"for nobody", zmq.NOBLOCK)
+    push.close(linger=500)  # term() waits up to 0.5 s for it
+    with caplog.at_level("WARNING", logger="zeropipe"):
+        term_with_deadline(ctx)
+    assert any(endpoint in record.getMessage() for record in caplog.records)
