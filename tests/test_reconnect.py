@@ -85,3 +85,70 @@ def test_connecting_pipe_survives_peers_that_hang_up_during_the_handshake() -> N
         push.close()
         pull.close()
         ctx.term()
+
+
+def test_connect_timeout_gives_up_on_a_connect_that_hangs() -> None:
+    """CONNECT_TIMEOUT: a connect stuck in SYN_SENT is closed and retried.
+
+    The listener's accept queue is full, so the kernel drops our SYNs and, left alone, the
+    connect would wait for minutes of SYN retransmissions.
+    """
+    import socket
+
+    from zeropipe.utils.monitor import recv_monitor_message
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    ctx = zp.Context()
+    dealer = ctx.socket(zp.DEALER)
+    monitor = dealer.get_monitor_socket()
+    try:
+        for _ in range(8):  # fill the accept queue
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        monitor.rcvtimeo = 5000
+        dealer.linger = 0
+        dealer.connect_timeout = 100
+        dealer.reconnect_ivl = 10_000
+        dealer.connect(f"tcp://127.0.0.1:{port}")
+        events = [recv_monitor_message(monitor)["event"] for _ in range(3)]
+        assert events == [zp.EVENT_CONNECT_DELAYED, zp.EVENT_CLOSED, zp.EVENT_CONNECT_RETRIED]
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+        dealer.close()
+        monitor.close()
+        ctx.term()
+
+
+def test_tcp_maxrt_sets_the_connection_user_timeout() -> None:
+    """TCP_MAXRT reaches the kernel as TCP_USER_TIMEOUT on both ends' connections."""
+    import socket
+
+    if not hasattr(socket, "TCP_USER_TIMEOUT"):
+        pytest.skip("no TCP_USER_TIMEOUT here")
+    ctx = zp.Context()
+    pull = ctx.socket(zp.PULL)
+    push = ctx.socket(zp.PUSH)
+    try:
+        for sock in (pull, push):
+            sock.linger = 0
+            sock.tcp_maxrt = 1500
+        pull.rcvtimeo = 5000
+        pull.bind("tcp://127.0.0.1:*")
+        push.connect(pull.last_endpoint.decode())
+        push.send(b"x")
+        assert pull.recv() == b"x"
+        for sock in (pull, push):
+            (pipe,) = sock._core.pipes
+            assert pipe.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 1500
+    finally:
+        push.close()
+        pull.close()
+        ctx.term()

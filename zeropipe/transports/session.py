@@ -165,11 +165,29 @@ class Connecter:
             self.owner.event(Event.CONNECT_DELAYED, err, self.endpoint)
         self._sock = sock
         self.reactor.add_writer(sock.fileno(), self._on_connected)
+        timeout = self.owner.options.connect_timeout
+        if err and timeout > 0:
+            self._timer = self.reactor.call_later(timeout / 1000, self._connect_timed_out)
+
+    def _connect_timed_out(self) -> None:
+        """CONNECT_TIMEOUT: give up on a connect that has not completed; try again later."""
+        self._timer = None
+        sock = self._sock
+        if sock is None or self.stopped:
+            return
+        self._sock = None
+        self.reactor.remove_writer(sock.fileno())
+        self.owner.event(Event.CLOSED, sock.fileno(), self.endpoint)
+        sock.close()
+        self._retry(failed=True)
 
     def _on_connected(self) -> None:
         sock = self._sock
         assert sock is not None
         self._sock = None
+        if self._timer is not None:  # the CONNECT_TIMEOUT timer
+            self._timer.cancel()
+            self._timer = None
         self.reactor.remove_writer(sock.fileno())
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err or self.stopped:

@@ -45,12 +45,15 @@ def new_connecting_socket(ep: Endpoint, opts: Options) -> tuple[socket.socket, t
 
 
 def tune(sock: socket.socket, opts: Options) -> None:
-    """Apply TCP options (no Nagle; keepalive, buffers and TOS when set)."""
+    """Apply TCP options (no Nagle; keepalive, buffers, TCP_MAXRT and TOS when set)."""
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if opts.sndbuf > 0:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, opts.sndbuf)
     if opts.rcvbuf > 0:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, opts.rcvbuf)
+    if opts.tcp_maxrt > 0 and hasattr(socket, "TCP_USER_TIMEOUT"):
+        # TCP_MAXRT: how long unacknowledged data may wait before the connection is dropped.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, opts.tcp_maxrt)
     if opts.tos > 0 and sock.family == socket.AF_INET:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, opts.tos)
     if opts.tcp_keepalive == 1:
