@@ -1,19 +1,18 @@
 """PUB: every message to every subscriber whose subscriptions match it (RFC 29).
 
-Filtering happens here, on the publisher's side. Subscriptions arrive as ZMTP
-3.1 SUBSCRIBE/CANCEL commands, or as ``\\x01topic``/``\\x00topic`` messages from
-ZMTP 3.0 peers (absorbed as they are read) and inproc subscribers (which flag
-``input_pending``, so a send looks at the pipes only then). A PUB never blocks: a subscriber at its
+Filtering happens here, on the publisher's side. Subscriptions arrive as
+``\\x01topic``/``\\x00topic`` messages, in order with any data: ZMTP 3.0 peers
+send that form, and the connection turns a 3.1 peer's SUBSCRIBE/CANCEL commands
+into it. Stream pipes are absorbed as they are read; inproc subscribers flag
+``input_pending``, so a send looks at the pipes only then. A PUB never blocks: a subscriber at its
 high-water mark misses messages.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from zeropipe.patterns.base import SocketCore
 from zeropipe.patterns.dist import Distributor
-from zeropipe.protocol import Cancel, Message, SocketType, Subscribe
+from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
@@ -32,12 +31,6 @@ class PubCore(SocketCore):
 
     def on_detach(self, pipe: Pipe) -> None:
         self.dist.detach(pipe)
-
-    def on_pipe_event(self, pipe: Pipe, event: Any) -> None:
-        if type(event) is Subscribe:
-            self.peer_subscription(pipe, event.topic, subscribe=True)
-        elif type(event) is Cancel:
-            self.peer_subscription(pipe, event.topic, subscribe=False)
 
     def peer_subscription(self, pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
         """A subscriber (un)subscribed ``topic``."""

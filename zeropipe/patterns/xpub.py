@@ -123,13 +123,8 @@ class XPubCore(PubCore):
 
     def manual_subscription(self, topic: bytes, *, subscribe: bool) -> None:
         """``setsockopt(SUBSCRIBE/UNSUBSCRIBE)`` in manual mode: for the last subscriber heard."""
-        pipe = self.last_from
-        if pipe is None:
-            return
-        if subscribe:
-            self.dist.subscribe(pipe, topic)
-        else:
-            self.dist.unsubscribe(pipe, topic)
+        if self.last_from is not None:
+            PubCore.peer_subscription(self, self.last_from, topic, subscribe=subscribe)
 
     def xsend(self, msg: Message) -> bool:
         if self.input_pending:

@@ -785,9 +785,7 @@ class Socket:
         endpoint = addr.decode() if isinstance(addr, bytes) else addr
         if not endpoint.startswith("inproc://"):
             raise ZMQError(errno.EPROTONOSUPPORT, "a monitor endpoint must be inproc://")
-        from zeropipe.protocol import SocketType as _Type
-
-        mon: Socket = self.context.socket(_Type.PAIR)
+        mon: Socket = self.context.socket(SocketType.PAIR)
         mon.setsockopt(SocketOption.LINGER, 0)
         try:
             mon.bind(endpoint)
@@ -807,9 +805,7 @@ class Socket:
         if addr is None:
             addr = f"inproc://zeropipe.monitor.{id(self):x}"
         self.monitor(addr, Event.ALL if events is None else events)
-        from zeropipe.protocol import SocketType as _Type
-
-        sock: Socket = self.context.socket(_Type.PAIR)
+        sock: Socket = self.context.socket(SocketType.PAIR)
         self._monitor_socket = sock
         sock.connect(addr)
         return sock

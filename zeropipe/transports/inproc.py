@@ -125,6 +125,14 @@ def pending_pipe(connecter: PipeOwner, connect_id: bytes, name: str) -> InprocPi
     return b
 
 
+def _give_binder(a: InprocPipe, binder: PipeOwner, connecter: PipeOwner, name: str) -> None:
+    """Make ``a``, the waiting pipe's far end, the binder's end of it."""
+    a.owner = binder
+    a.bound = True
+    a.endpoint = a.peer_address = f"inproc://{name}"
+    a.peer_type, a.routing_id = connecter.socket_type, connecter.options.routing_id
+
+
 def complete(binder: PipeOwner, b: InprocPipe, name: str) -> None:
     """The bind came: give a waiting pipe its binder (or close it if incompatible)."""
     connecter = b.owner
@@ -134,10 +142,7 @@ def complete(binder: PipeOwner, b: InprocPipe, name: str) -> None:
             connecter.detach(b)
             b.close()
         return
-    a.owner = binder
-    a.bound = True
-    a.endpoint = a.peer_address = f"inproc://{name}"
-    a.peer_type, a.routing_id = connecter.socket_type, connecter.options.routing_id
+    _give_binder(a, binder, connecter, name)
     a.capacity = hwm_capacity(binder.options.sndhwm, connecter.options.rcvhwm)
     with connecter.lock:
         b.peer_type, b.routing_id = binder.socket_type, binder.options.routing_id
@@ -160,10 +165,7 @@ def adopt(binder: PipeOwner, b: InprocPipe, name: str) -> None:
     a = b.peer
     if not compatible(binder.socket_type, b.owner.socket_type):
         return
-    a.owner = binder
-    a.bound = True
-    a.endpoint = a.peer_address = f"inproc://{name}"
-    a.peer_type = b.owner.socket_type
+    _give_binder(a, binder, b.owner, name)
     b.alive = b.ready = False
     a.alive = a.ready = False  # readable until drained, then forgotten
     with binder.lock:
