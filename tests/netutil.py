@@ -150,3 +150,57 @@ def close_all(sockets: Iterable[Any], contexts: Iterable[Any], scratch: ScratchD
     scratch.remove()
     if errors:
         raise errors[0]
+
+
+class TestEnv:
+    """The contexts and sockets of one test and a scratch directory for ipc; the fixture of a
+    suite closes them all with :meth:`close` (sockets first, contexts under a deadline)."""
+
+    __test__ = False  # a helper, not a test class
+
+    def __init__(self, module: Any, *, own_context: bool = True) -> None:
+        self.zmq = module
+        self.contexts: list[Any] = []
+        self.sockets: list[Any] = []
+        self._scratch = ScratchDir()
+        self.ctx: Any = self.context() if own_context else None
+
+    @property
+    def scratch(self) -> str:
+        return self._scratch.path
+
+    def context(self) -> Any:
+        ctx = self.zmq.Context()
+        self.contexts.append(ctx)
+        return ctx
+
+    def new_socket(
+        self, ctx: Any, kind: int, *, timeout: int, linger: int | None = 0, **options: Any
+    ) -> Any:
+        """A socket with RCVTIMEO/SNDTIMEO ``timeout`` (so a bug raises instead of hanging),
+        LINGER ``linger`` unless None, then ``options`` by name; closed at teardown."""
+        zmq = self.zmq
+        sock = ctx.socket(kind)
+        self.sockets.append(sock)  # registered first: closed even if an option below fails
+        if linger is not None:
+            sock.setsockopt(zmq.LINGER, linger)
+        sock.setsockopt(zmq.RCVTIMEO, timeout)
+        sock.setsockopt(zmq.SNDTIMEO, timeout)
+        for name, value in options.items():
+            sock.setsockopt(getattr(zmq, name.upper()), value)
+        return sock
+
+    def bind(self, sock: Any, transport: str) -> str:
+        """Bind to a fresh endpoint (an ephemeral port for tcp); return the concrete one."""
+        return Endpoints(transport, self._scratch).bind(sock)
+
+    def endpoint(self, transport: str) -> str:
+        """A concrete endpoint nobody is bound to (usable for connect-before-bind)."""
+        return Endpoints(transport, self._scratch).fresh()
+
+    def bind_endpoint(self, transport: str) -> str:
+        """What to bind to: an ephemeral port for tcp, a fresh endpoint otherwise."""
+        return Endpoints(transport, self._scratch).to_bind()
+
+    def close(self) -> None:
+        close_all(self.sockets, self.contexts, self._scratch)

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from deadlines import term_with_deadline, with_deadline
-from netutil import IMPLEMENTATIONS, Endpoints, ScratchDir, close_all, endpoint_of, implementation
+from netutil import IMPLEMENTATIONS, TestEnv, endpoint_of, implementation
 
 IMPL, zmq = implementation("ZP_IMPL")
 MODULE = IMPLEMENTATIONS[IMPL]
@@ -47,34 +47,15 @@ def message(i: int) -> bytes:
     return b"%016d" % i
 
 
-class Env:
+class Env(TestEnv):
     """Contexts and sockets of one test, closed and terminated at teardown."""
 
     def __init__(self) -> None:
-        self.contexts: list[Any] = []
-        self.sockets: list[Any] = []
-        self._scratch = ScratchDir()
-
-    def context(self) -> Any:
-        ctx = zmq.Context()
-        self.contexts.append(ctx)
-        return ctx
+        super().__init__(zmq, own_context=False)
 
     def socket(self, ctx: Any, kind: int, *, timeout: int = TIMEOUT_MS, **options: Any) -> Any:
-        sock = ctx.socket(kind)
-        self.sockets.append(sock)
-        sock.setsockopt(zmq.RCVTIMEO, timeout)
-        sock.setsockopt(zmq.SNDTIMEO, timeout)
-        for name, value in options.items():
-            sock.setsockopt(getattr(zmq, name.upper()), value)
-        return sock
-
-    def bind_endpoint(self, transport: str) -> str:
-        """What to bind to: an ephemeral port for tcp, a fresh endpoint otherwise."""
-        return Endpoints(transport, self._scratch).to_bind()
-
-    def close(self) -> None:
-        close_all(self.sockets, self.contexts, self._scratch)
+        linger = options.pop("linger", None)  # the default LINGER unless a test asks
+        return self.new_socket(ctx, kind, timeout=timeout, linger=linger, **options)
 
 
 @pytest.fixture

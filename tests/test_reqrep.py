@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from deadlines import term_with_deadline
-from netutil import Endpoints, ScratchDir, bind_with_retry, close_all, implementation
+from netutil import TestEnv, bind_with_retry, implementation
 
 IMPL, zmq = implementation("ZP_IMPL")
 
@@ -52,40 +52,19 @@ with_binder = pytest.mark.parametrize("binder", ["client", "server"], ids=lambda
 # -- harness ---------------------------------------------------------------------------
 
 
-class Env:
+class Env(TestEnv):
     """The contexts and sockets of one test, and a short scratch directory for ipc."""
 
     def __init__(self) -> None:
-        self.ctx = zmq.Context()
-        self.contexts: list[Any] = [self.ctx]
-        self.sockets: list[Any] = []
-        self._scratch = ScratchDir()
-
-    def context(self) -> Any:
-        ctx = zmq.Context()
-        self.contexts.append(ctx)
-        return ctx
+        super().__init__(zmq)
 
     def peer_context(self, transport: str) -> Any:
         """inproc works only within one context; tcp and ipc use a second one."""
         return self.ctx if transport == "inproc" else self.context()
 
     def socket(self, kind: str, ctx: Any = None, routing_id: bytes | None = None) -> Any:
-        sock = (ctx or self.ctx).socket(getattr(zmq, kind))
-        self.sockets.append(sock)  # registered first: closed even if an option below fails
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RCVTIMEO, TIMEOUT_MS)
-        sock.setsockopt(zmq.SNDTIMEO, TIMEOUT_MS)
-        if routing_id is not None:
-            sock.setsockopt(zmq.ROUTING_ID, routing_id)
-        return sock
-
-    def bind(self, sock: Any, transport: str) -> str:
-        """Bind to a fresh endpoint (an ephemeral port for tcp); return the concrete one."""
-        return Endpoints(transport, self._scratch).bind(sock)
-
-    def close(self) -> None:
-        close_all(self.sockets, self.contexts, self._scratch)
+        options = {} if routing_id is None else {"routing_id": routing_id}
+        return self.new_socket(ctx or self.ctx, getattr(zmq, kind), timeout=TIMEOUT_MS, **options)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from deadlines import term_with_deadline
-from netutil import Endpoints, ScratchDir, close_all, endpoint_of, free_tcp_port, implementation
+from netutil import TestEnv, endpoint_of, free_tcp_port, implementation
 
 IMPL, zmq = implementation("ZP_IMPL")
 
@@ -70,41 +70,16 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, step: float 
     return predicate()
 
 
-class Env:
+class Env(TestEnv):
     """One context, every socket of a test, and a short scratch directory for ipc."""
 
     def __init__(self) -> None:
-        self.ctx = zmq.Context()
-        self.sockets: list[Any] = []
-        self.contexts: list[Any] = [self.ctx]
-        self._scratch = ScratchDir()
-
-    @property
-    def scratch(self) -> str:
-        return self._scratch.path
-
-    def context(self) -> Any:
-        ctx = zmq.Context()
-        self.contexts.append(ctx)
-        return ctx
+        super().__init__(zmq)
 
     def socket(
         self, kind: int, ctx: Any = None, *, linger: int = 0, timeout: int = TIMEOUT_MS
     ) -> Any:
-        sock = (ctx or self.ctx).socket(kind)
-        self.sockets.append(sock)
-        sock.setsockopt(zmq.LINGER, linger)
-        sock.setsockopt(zmq.RCVTIMEO, timeout)
-        sock.setsockopt(zmq.SNDTIMEO, timeout)
-        return sock
-
-    def endpoint(self, transport: str) -> str:
-        """A concrete endpoint nobody is bound to (usable for connect-before-bind)."""
-        return Endpoints(transport, self._scratch).fresh()
-
-    def bind(self, sock: Any, transport: str) -> str:
-        """Bind to a fresh endpoint (an ephemeral port for tcp); return the concrete one."""
-        return Endpoints(transport, self._scratch).bind(sock)
+        return self.new_socket(ctx or self.ctx, kind, timeout=timeout, linger=linger)
 
     def pipe(self, transport: str, kinds: tuple[int, int] | None = None) -> tuple[Any, Any]:
         """A bound receiver and a connected sender (PULL, PUSH by default), connected."""
@@ -113,9 +88,6 @@ class Env:
         sender = self.socket(send_kind)
         sender.connect(self.bind(receiver, transport))
         return receiver, sender
-
-    def close(self) -> None:
-        close_all(self.sockets, self.contexts, self._scratch)
 
 
 @pytest.fixture
@@ -1485,6 +1457,7 @@ def test_inproc_is_per_context(env: Env) -> None:
     assert_nothing_arrives(pull, 100)
 
 
+@zeropipe_only
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 def test_closed_sockets_release_their_descriptors() -> None:
     """Each socket's waker is closed with it, whether or not it ever used the network."""
