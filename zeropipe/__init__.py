@@ -23,8 +23,10 @@ from zeropipe.errors import (
     strerror,
 )
 from zeropipe.protocol import SocketType
+from zeropipe.protocol.errors import PROTOCOL_ERROR_CODES
 from zeropipe.sdk import Context, Frame, Message, Socket
 from zeropipe.sdk.constants import ContextOption, Errno, Flag, PollEvent, SocketOption
+from zeropipe.sdk.keys import curve_keypair, curve_public, has_curve
 from zeropipe.sdk.monitor import Peer
 from zeropipe.sdk.poll import Poller, select
 from zeropipe.sdk.proxy import (
@@ -36,6 +38,7 @@ from zeropipe.sdk.proxy import (
     proxy,
     proxy_steerable,
 )
+from zeropipe.sdk.security import SecurityMechanism
 from zeropipe.transports.monitor import PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Event
 
 __version__ = "0.1.0"
@@ -48,6 +51,8 @@ globals().update({name: member for name, member in Flag.__members__.items()})
 globals().update({name: member for name, member in PollEvent.__members__.items()})
 globals().update({name: member for name, member in Errno.__members__.items()})
 globals().update({f"EVENT_{name}": member for name, member in Event.__members__.items()})
+globals().update({name: member for name, member in SecurityMechanism.__members__.items()})
+globals().update({f"PROTOCOL_ERROR_{name}": code for name, code in PROTOCOL_ERROR_CODES.items()})
 MORE = 1  # pyzmq's MessageOption.MORE, for Frame.get(zmq.MORE)
 XREQ = SocketType.DEALER
 XREP = SocketType.ROUTER
@@ -73,6 +78,8 @@ def pyzmq_version_info() -> tuple[int, ...]:
 
 def has(capability: str) -> bool:
     """Which optional capabilities are available (pyzmq's ``zmq.has``)."""
+    if capability == "curve":
+        return has_curve()
     return capability in {"ipc"}
 
 
@@ -107,12 +114,15 @@ __all__ = [
     "Peer",
     "PollEvent",
     "Poller",
+    "SecurityMechanism",
     "Socket",
     "SocketOption",
     "SocketType",
     "ZMQBaseError",
     "ZMQBindError",
     "ZMQError",
+    "curve_keypair",
+    "curve_public",
     "device",
     "has",
     "proxy",

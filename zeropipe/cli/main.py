@@ -8,7 +8,7 @@ import runpy
 import sys
 
 import zeropipe
-from zeropipe.cli import tools
+from zeropipe.cli import keygen, tools
 
 TYPE_HELP = "socket type: PUSH, PULL, PUB, SUB, REQ, REP, DEALER, ROUTER, PAIR, XPUB, XSUB"
 
@@ -132,6 +132,24 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argparse.A
     watch.add_argument(
         "--timeout", type=int, default=-1, metavar="MS", help="exit after MS ms without an event"
     )
+
+    keys = sub.add_parser(
+        "keygen",
+        help="make a CURVE key pair (needs PyNaCl)",
+        description="Print a new CURVE key pair (Z85), or with NAME write it as the certificates "
+        "DIR/NAME.key (public) and DIR/NAME.key_secret (secret, mode 0600).",
+    )
+    keys.add_argument("name", nargs="?", metavar="NAME", help="write certificates for NAME")
+    keys.add_argument("-d", "--directory", metavar="DIR", help="where to write them (default: .)")
+    keys.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        type=keygen.metadata_item,
+        metavar="NAME=VALUE",
+        help="a metadata property of the certificates (repeat)",
+    )
+    keys.add_argument("--force", action="store_true", help="replace existing certificates of NAME")
     return parser, {("send",): send, ("football", "watch"): watch}
 
 
@@ -149,6 +167,8 @@ def _parse(
 
 
 def _dispatch(ns: argparse.Namespace) -> int:
+    if ns.command == "keygen":
+        return keygen.keygen(ns.name, ns.directory, ns.metadata, force=ns.force)
     if ns.command == "send":
         return tools.send(
             ns.type,

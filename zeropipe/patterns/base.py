@@ -25,6 +25,7 @@ from typing import Any
 from zeropipe.errors import ZMQError
 from zeropipe.protocol import Message, SocketType
 from zeropipe.protocol.frames import Buffer
+from zeropipe.transports.inproc import InprocRegistry
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
 from zeropipe.transports.stream import StreamPipe
@@ -57,6 +58,8 @@ class SocketCore:
         #: peer: ``recv`` pops it without the lock (only this socket's user pops,
         #: other threads only append, and deque operations are atomic).
         self.fast_in: deque[Message] | None = None
+        #: The Context's inproc registry (set by the socket): where ZAP handlers bind.
+        self.inproc: InprocRegistry | None = None
 
     # -- PipeOwner -----------------------------------------------------------
 
@@ -143,17 +146,17 @@ class SocketCore:
     def refresh_fast_in(self, readable: list[Pipe]) -> None:
         """Point ``fast_in`` at the single stream peer's queue, or at nothing."""
         only = readable[0] if len(readable) == 1 else None
-        self.fast_in = only.inq if type(only) is StreamPipe else None
+        self.fast_in = only.inq if isinstance(only, StreamPipe) else None
 
     # -- I/O on the caller's thread ------------------------------------------
 
     def idle_pipes(self) -> list[StreamPipe]:
         """Pipes the reactor should read while nobody else does."""
-        return [p for p in self.pipes if type(p) is StreamPipe and p.wants_read()]
+        return [p for p in self.pipes if isinstance(p, StreamPipe) and p.wants_read()]
 
     def flush_all(self) -> None:
         for pipe in self.pipes:
-            if type(pipe) is StreamPipe and pipe.out:
+            if isinstance(pipe, StreamPipe) and pipe.out:
                 pipe.flush()
 
     def pump(self, ready: set[int] | None = None) -> None:
@@ -161,7 +164,7 @@ class SocketCore:
         self.last_pump = time.monotonic()
         for pipe in list(self.pipes):
             if (
-                type(pipe) is StreamPipe
+                isinstance(pipe, StreamPipe)
                 and (ready is None or pipe.fd in ready)
                 and pipe.wants_read()
             ):
@@ -188,7 +191,7 @@ class SocketCore:
         """What a parked thread should poll, besides the waker."""
         fds = []
         for pipe in self.pipes:
-            if type(pipe) is not StreamPipe or not pipe.ready:
+            if not isinstance(pipe, StreamPipe) or not pipe.ready:
                 continue
             mask = 0
             if events & POLLIN and pipe.wants_read():

@@ -31,7 +31,7 @@ class SubCore(SocketCore):
 
     def _pipes_changed(self, pipes: list[Pipe]) -> None:
         only = pipes[0] if len(pipes) == 1 else None
-        self._only = only if type(only) is StreamPipe else None
+        self._only = only if isinstance(only, StreamPipe) else None
 
     def on_attach(self, pipe: Pipe) -> None:
         self.fq.attach(pipe)
@@ -104,7 +104,7 @@ def send_subscription(pipe: Pipe, topic: bytes, *, subscribe: bool) -> None:
     """
     if not pipe.ready:
         return
-    if type(pipe) is StreamPipe and pipe.peer_minor >= 1:
+    if isinstance(pipe, StreamPipe) and pipe.peer_minor >= 1:
         pipe.send_command(b"SUBSCRIBE" if subscribe else b"CANCEL", topic)
     else:
         pipe.write((b"\x01" if subscribe else b"\x00") + topic)

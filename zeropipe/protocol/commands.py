@@ -13,6 +13,11 @@ CANCEL = b"CANCEL"
 PING = b"PING"
 PONG = b"PONG"
 
+#: How libzmq's PLAIN writes ERROR: its C literal "\x05ERROR" is read as the hex
+#: escape \x05E, so the name's length byte and first letter become one "^". Its
+#: PLAIN peers expect that form; zeropipe's PLAIN server sends it and both sides read it.
+LIBZMQ_PLAIN_ERROR = b"^RROR"
+
 #: PONG echoes at most this much of a PING's context (RFC 37).
 MAX_PING_CONTEXT = 16
 

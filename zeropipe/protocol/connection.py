@@ -38,6 +38,7 @@ from zeropipe.protocol import commands as cmd
 from zeropipe.protocol.commands import Metadata
 from zeropipe.protocol.errors import (
     ZMTP_MECHANISM_MISMATCH,
+    ZMTP_UNEXPECTED_COMMAND,
     LocalProtocolError,
     RemoteProtocolError,
 )
@@ -66,8 +67,9 @@ from zeropipe.protocol.greeting import (
     check_signature,
     parse_greeting,
 )
-from zeropipe.protocol.mechanisms import Mechanism, NullMechanism
+from zeropipe.protocol.mechanisms import NULL_SECURITY, Mechanism, Security, create_mechanism
 from zeropipe.protocol.socket_types import SocketType, compatible, socket_type_from_wire
+from zeropipe.protocol.zap import ZapReply
 
 #: Frames at least this large are received into a buffer of their own.
 LARGE_FRAME = 65536
@@ -159,6 +161,7 @@ class Connection:
         routing_id: bytes = b"",
         max_msg_size: int = -1,
         mechanism: Mechanism | None = None,
+        security: Security = NULL_SECURITY,
         extra_metadata: dict[str, bytes] | None = None,
         frame_size_limit: int = MAX_FRAME_SIZE,
     ) -> None:
@@ -173,7 +176,7 @@ class Connection:
         if self.socket_type in _ROUTING_TYPES:
             meta["Identity"] = routing_id
         meta.update(extra_metadata or {})
-        self.mechanism = mechanism if mechanism is not None else NullMechanism(meta)
+        self.mechanism = mechanism if mechanism is not None else create_mechanism(security, meta)
         self.state = ConnectionState.GREETING
         self.peer_greeting: PeerGreeting | None = None
         self.messages: deque[Message] = deque()
@@ -194,6 +197,13 @@ class Connection:
         self._large_filled = 0
         self._large_flags = 0
         self._initiated = False
+        self._zap_reported = False
+        #: Frames are cut by the fast path: READY, no MAXMSGSIZE, no encryption.
+        self._fast = False
+        #: The mechanism, once the handshake is done, if it encrypts frames (CURVE).
+        self._secure: Mechanism | None = None
+        #: What encryption adds to each frame's size (MAXMSGSIZE counts the payload).
+        self._overhead = 0
 
     # -- sending -------------------------------------------------------------
 
@@ -204,8 +214,7 @@ class Connection:
         self._initiated = True
         # The as-server bit names the mechanism's server role (PLAIN, CURVE), not
         # who accepted the connection: with NULL it is always 0, as in libzmq.
-        server_role = self.as_server and self.mechanism.name != b"NULL"
-        self._out.append(build_greeting(self.mechanism.name, server_role))
+        self._out.append(build_greeting(self.mechanism.name, self.mechanism.as_server))
 
     def data_to_send(self) -> bytes:
         """Return and forget the control bytes waiting to be sent."""
@@ -223,7 +232,15 @@ class Connection:
     def send_command(self, name: bytes, data: bytes = b"") -> None:
         """Queue a command frame (READY state only)."""
         self._require_ready()
-        self._out.append(encode_command(name, data))
+        self._queue_command(name, data)
+
+    def _queue_command(self, name: bytes, data: bytes) -> None:
+        secure = self._secure
+        if secure is None:
+            self._out.append(encode_command(name, data))
+        else:
+            body = bytes((len(name),)) + name + data
+            self._out.append(b"".join(secure.seal(FLAG_COMMAND, body)))
 
     def send_ping(self, ttl_ds: int = 0, context: bytes = b"") -> None:
         """Queue a PING with a TTL in deciseconds."""
@@ -233,7 +250,13 @@ class Connection:
         """Queue one data message through the control buffer (slow path)."""
         self._require_ready()
         chunks: list[Buffer] = []
-        encode_frames(chunks, frames)
+        secure = self._secure
+        if secure is None:
+            encode_frames(chunks, frames)
+        else:
+            last = len(frames) - 1
+            for i, frame in enumerate(frames):
+                chunks += secure.seal(FLAG_MORE if i < last else 0, frame)
         self._out.append(b"".join(chunks))
 
     def _require_ready(self) -> None:
@@ -250,11 +273,7 @@ class Connection:
         """Feed bytes received from the peer."""
         self._after_large = False
         try:
-            if (
-                self.state is ConnectionState.READY
-                and self._large is None
-                and self.max_msg_size < 0
-            ):
+            if self._fast and self._large is None:
                 self._receive_ready(data)
             else:
                 self._receive_slow(data)
@@ -264,8 +283,9 @@ class Connection:
 
     def _fail(self, exc: RemoteProtocolError) -> None:
         if self.state is ConnectionState.HANDSHAKE and exc.error_reason:
-            self._out.append(encode_command(cmd.ERROR, cmd.encode_error(exc.error_reason)))
+            self._out.append(self.mechanism.error_frame(exc.error_reason))
         self.state = ConnectionState.CLOSED
+        self._fast = False
         self._parts = []
         self._rest = b""
         self._large = None
@@ -279,7 +299,7 @@ class Connection:
         if self._large is not None and data:
             data = self._fill_large(data)
         if data:
-            if self.state is ConnectionState.READY and self.max_msg_size < 0:
+            if self._fast:
                 self._receive_ready(data)
             else:
                 self._receive_general(data)
@@ -295,6 +315,11 @@ class Connection:
             raise RemoteProtocolError(
                 f"mechanism mismatch: peer uses {greeting.mechanism!r}, "
                 f"we use {self.mechanism.name!r}",
+                code=ZMTP_MECHANISM_MISMATCH,
+            )
+        if self.mechanism.as_server and greeting.as_server:
+            raise RemoteProtocolError(
+                f"both peers are {self.mechanism.name.decode()} servers",
                 code=ZMTP_MECHANISM_MISMATCH,
             )
         self.peer_greeting = greeting
@@ -422,7 +447,7 @@ class Connection:
                 "data frame before the handshake finished", error_reason="Unexpected data"
             )
         limit = self.max_msg_size
-        if limit >= 0 and self._parts_size + size > limit:
+        if limit >= 0 and self._parts_size + size - self._overhead > limit:
             raise RemoteProtocolError(f"message larger than MAXMSGSIZE ({limit} bytes)")
 
     def _begin_large(self, flags: int, size: int, head: bytes) -> None:
@@ -513,6 +538,10 @@ class Connection:
             raise
 
     def _on_frame(self, flags: int, body: Buffer) -> None:
+        if self._secure is not None:
+            flags, body = self._secure.unseal(body)
+            if flags & FLAG_COMMAND and (flags & FLAG_MORE or self._parts):
+                raise RemoteProtocolError("command inside a multipart message")
         if flags & FLAG_COMMAND:
             self._on_command(bytes(body))
             return
@@ -531,14 +560,17 @@ class Connection:
     # -- commands ------------------------------------------------------------
 
     def _on_command(self, body: bytes) -> None:
-        name, data = cmd.split_command(body)
+        if self.state is ConnectionState.HANDSHAKE and body[:5] == cmd.LIBZMQ_PLAIN_ERROR:
+            name, data = cmd.ERROR, body[5:]
+        else:
+            name, data = cmd.split_command(body)
         if self.state is ConnectionState.HANDSHAKE:
             self.mechanism.process_command(name, data)
             self._pump_mechanism()
             return
         if name == cmd.PING:
             ttl, context = cmd.parse_ping(data)
-            self._out.append(encode_command(cmd.PONG, context))
+            self._queue_command(cmd.PONG, context)
             self._events.append(Ping(ttl, context))
         elif name == cmd.PONG:
             self._events.append(Pong(data[: cmd.MAX_PING_CONTEXT]))
@@ -555,19 +587,37 @@ class Connection:
         elif name == cmd.ERROR:
             raise RemoteProtocolError(f"peer sent ERROR: {cmd.decode_error(data)!r}")
         elif name == cmd.READY:
-            raise RemoteProtocolError("READY after the handshake")
+            raise RemoteProtocolError("READY after the handshake", code=ZMTP_UNEXPECTED_COMMAND)
         else:
             self._events.append(UnknownCommand(name))
 
     def _pump_mechanism(self) -> None:
-        for name, data in self.mechanism.next_commands():
+        mechanism = self.mechanism
+        for name, data in mechanism.next_commands():
             self._out.append(encode_command(name, data))
-        if self.mechanism.done:
+        if mechanism.zap_request is not None and not self._zap_reported:
+            self._zap_reported = True
+            self._events.append(mechanism.zap_request)
+        if mechanism.done:
             self._complete_handshake()
 
+    def zap_reply(self, reply: ZapReply | None) -> None:
+        """Give the mechanism its ZAP handler's reply (None: no handler is bound).
+
+        Raises like :meth:`receive_data` when the peer is refused; an ERROR
+        to send may then be waiting in :meth:`data_to_send`.
+        """
+        if self.state is not ConnectionState.HANDSHAKE:
+            return
+        try:
+            self.mechanism.zap_done(reply)
+            self._pump_mechanism()
+        except RemoteProtocolError as exc:
+            self._fail(exc)
+            raise
+
     def _complete_handshake(self) -> None:
-        meta = self.mechanism.peer_metadata
-        assert meta is not None
+        meta = self.mechanism.properties()
         assert self.peer_greeting is not None
         raw_type = meta.get_ci("Socket-Type")
         peer_type = socket_type_from_wire(raw_type) if raw_type is not None else None
@@ -580,6 +630,11 @@ class Connection:
         if len(routing_id) > 255:
             raise RemoteProtocolError("Identity longer than 255 bytes")
         self.state = ConnectionState.READY
+        if self.mechanism.encrypts:
+            self._secure = self.mechanism
+            self._overhead = self.mechanism.overhead
+        else:
+            self._fast = self.max_msg_size < 0
         self._events.append(
             HandshakeComplete(peer_type, self.peer_greeting.minor, routing_id, meta)
         )

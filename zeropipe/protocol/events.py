@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from zeropipe.protocol.commands import Metadata
 from zeropipe.protocol.socket_types import SocketType
+from zeropipe.protocol.zap import ZapRequest
 
 
 @dataclass(frozen=True)
@@ -59,4 +60,4 @@ class UnknownCommand:
     name: bytes
 
 
-Event = HandshakeComplete | Subscribe | Cancel | Ping | Pong | UnknownCommand
+Event = HandshakeComplete | Subscribe | Cancel | Ping | Pong | UnknownCommand | ZapRequest

@@ -75,6 +75,7 @@ class SocketOption(enum.IntEnum):
     CONNECT_TIMEOUT = 79
     TCP_MAXRT = 80
     THREAD_SAFE = 81
+    ZAP_ENFORCE_DOMAIN = 93
     # Aliases, as in pyzmq.
     IDENTITY = 5
     CONNECT_RID = 61
@@ -258,7 +259,6 @@ READ_ONLY_OPTIONS = frozenset(
         SocketOption.EVENTS,
         SocketOption.LAST_ENDPOINT,
         SocketOption.FD,
-        SocketOption.MECHANISM,
         SocketOption.THREAD_SAFE,
     }
 )

@@ -34,6 +34,12 @@ from zeropipe.sdk.constants import (
 )
 from zeropipe.sdk.frame import Frame
 from zeropipe.sdk.monitor import Peer, emitter
+from zeropipe.sdk.security import (
+    SECURITY_OPTIONS,
+    check_credentials,
+    get_security_option,
+    set_security_option,
+)
 from zeropipe.transports.endpoint import EndpointError, parse_endpoint
 from zeropipe.transports.inproc import InprocError
 from zeropipe.transports.monitor import Event
@@ -105,6 +111,7 @@ class Socket:
         if stype in (SocketType.SUB, SocketType.XSUB) and "linger" not in defaults:
             opts.linger = 0  # libzmq: closing a subscriber never waits for its subscriptions
         self._core = core_class(opts)
+        self._core.inproc = context._inproc
         self.context = context
         self._reactor = context._reactor
         self._closed = False
@@ -172,6 +179,9 @@ class Socket:
         if option in (SocketOption.SUBSCRIBE, SocketOption.UNSUBSCRIBE):
             self._set_subscription(option == SocketOption.SUBSCRIBE, value)
             return
+        if option in SECURITY_OPTIONS:
+            set_security_option(self._core.options, option, value)
+            return
         if option in READ_ONLY_OPTIONS:
             raise ZMQError(errno.EINVAL, f"option {SocketOption(option).name} is read-only")
         spec = SOCKET_OPTIONS.get(option)
@@ -200,8 +210,8 @@ class Socket:
             return self._core.options.last_endpoint.encode()
         if option == SocketOption.FD:
             return self._core.waker.fd
-        if option == SocketOption.MECHANISM:
-            return 0
+        if option in SECURITY_OPTIONS:
+            return get_security_option(self._core.options, option)
         if option == SocketOption.THREAD_SAFE:
             return 0
         if option == SocketOption.HWM:
@@ -289,6 +299,7 @@ class Socket:
     def bind(self, addr: str) -> _EndpointContext:
         """Bind to an endpoint; ``tcp://host:*`` picks a free port (see ``last_endpoint``)."""
         self._check_open()
+        check_credentials(self._core.options)
         ep = _parse(addr)
         core = self._core
         if ep.transport == "inproc":
@@ -340,6 +351,7 @@ class Socket:
     def connect(self, addr: str) -> _EndpointContext:
         """Connect to an endpoint; the peer need not exist yet."""
         self._check_open()
+        check_credentials(self._core.options)
         ep = _parse(addr)
         core = self._core
         endpoint = str(ep)

@@ -63,6 +63,11 @@ class InprocRegistry:
                 return pipe
         return join(binder, owner, connect_id, name)
 
+    def lookup(self, name: str) -> PipeOwner | None:
+        """The socket bound at ``inproc://name``, if any."""
+        with self._lock:
+            return self._bound.get(name)
+
     def forget(self, owner: PipeOwner) -> None:
         """Drop every bind and pending connect of a closing socket."""
         with self._lock:
@@ -104,6 +109,7 @@ class _Unbound:
     parked = False
     absorbs_input = False
     input_pending = False
+    inproc = None
 
     def wake(self) -> None:
         pass

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zeropipe.protocol.mechanisms import Security
+
 
 @dataclass
 class Options:
@@ -48,8 +50,42 @@ class Options:
     connect_routing_id: bytes = b""
     connect_timeout: int = 0
     tcp_maxrt: int = 0
+    # Security: the mechanism and role follow the last PLAIN_*/CURVE_* option set (as libzmq).
+    mechanism: bytes = b"NULL"
+    as_server: int = 0
+    plain_username: bytes = b""
+    plain_password: bytes = b""
+    curve_publickey: bytes = b""
+    curve_secretkey: bytes = b""
+    curve_serverkey: bytes = b""
+    zap_domain: bytes = b""
+    zap_enforce_domain: int = 0
     # Accepted and reported as libzmq does, without effect here (multicast, affinity).
     affinity: int = 0
     rate: int = 100
     recovery_ivl: int = 10000
     multicast_hops: int = 1
+
+    def security(self) -> Security:
+        """The mechanism each new connection uses, and whether it asks a ZAP handler.
+
+        As libzmq: NULL consults ZAP only with a ZAP domain; a PLAIN server
+        always does and refuses peers when no handler is bound; a CURVE server
+        does whenever a handler is bound (without one it only encrypts, unless
+        ZAP_ENFORCE_DOMAIN is set).
+        """
+        mechanism = self.mechanism
+        server = bool(self.as_server) and mechanism != b"NULL"
+        enforce = bool(self.zap_enforce_domain)
+        zap = (bool(self.zap_domain) or enforce) if mechanism == b"NULL" else server
+        return Security(
+            mechanism=mechanism,
+            as_server=server,
+            username=self.plain_username,
+            password=self.plain_password,
+            public_key=self.curve_publickey,
+            secret_key=self.curve_secretkey,
+            server_key=self.curve_serverkey,
+            zap=zap,
+            zap_required=enforce or (server and mechanism == b"PLAIN"),
+        )

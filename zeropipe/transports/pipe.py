@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from zeropipe.protocol import Message, Metadata, SocketType
 
 if TYPE_CHECKING:
+    from zeropipe.transports.inproc import InprocRegistry
     from zeropipe.transports.options import Options
 
 
@@ -32,6 +33,8 @@ class PipeOwner(Protocol):
     absorbs_input: bool
     #: Set by inproc peers that queued input for an ``absorbs_input`` owner.
     input_pending: bool
+    #: The Context's inproc names (where a ZAP handler is found), if any.
+    inproc: InprocRegistry | None
 
     def attach(self, pipe: Pipe) -> bool:
         """Offer a ready pipe; False refuses it (it will be closed)."""

@@ -21,7 +21,7 @@ from zeropipe.transports.endpoint import Endpoint, EndpointError
 from zeropipe.transports.monitor import Event
 from zeropipe.transports.pipe import PipeOwner
 from zeropipe.transports.reactor import Reactor, Timer
-from zeropipe.transports.stream import StreamPipe, peer_description
+from zeropipe.transports.stream import StreamPipe, peer_description, stream_pipe_class
 
 log = logging.getLogger("zeropipe")
 
@@ -56,7 +56,7 @@ class Listener:
             if conn.family != socket.AF_UNIX:
                 tcp.tune(conn, self.owner.options)
             self.owner.event(Event.ACCEPTED, conn.fileno(), self.endpoint)
-            pipe = StreamPipe(
+            pipe = stream_pipe_class(self.owner.options)(
                 self.owner,
                 conn,
                 self.reactor,
@@ -129,7 +129,7 @@ class Connecter:
         handshake instead.)
         """
         owner = self.owner
-        pipe = StreamPipe(
+        pipe = stream_pipe_class(self.owner.options)(
             owner,
             None,
             self.reactor,
@@ -202,7 +202,7 @@ class Connecter:
                 pipe.use_socket(sock, False, peer_description(sock))
             pipe.start()
             return
-        pipe = StreamPipe(
+        pipe = stream_pipe_class(self.owner.options)(
             self.owner,
             sock,
             self.reactor,

@@ -34,19 +34,27 @@ from typing import TYPE_CHECKING, Any
 from zeropipe.protocol import (
     LARGE_FRAME,
     SHORT_HEADER,
+    AuthenticationFailed,
     Connection,
+    ConnectionState,
     HandshakeComplete,
     Message,
     Metadata,
+    NoZapHandler,
+    PeerErrorReceived,
     Ping,
     RemoteProtocolError,
+    ZapRequest,
     encode_frames,
     frame_header,
 )
 from zeropipe.protocol.errors import ZMTP_UNSPECIFIED
-from zeropipe.protocol.frames import Buffer
+from zeropipe.protocol.frames import FLAG_MORE, Buffer
+from zeropipe.protocol.zap import request_frames
 from zeropipe.transports.monitor import Event
+from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe, PipeOwner, take
+from zeropipe.transports.zap import ZapCall, ZapResult
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -158,6 +166,10 @@ class StreamPipe(Pipe):
         self._ttl_timer: Timer | None = None
         self.peer_ttl = 0.0
         self._linger_deadline: float | None = None
+        self.security = opts.security()
+        self._zap_call: ZapCall | None = None
+        #: A handshake failure was reported already (a refused peer may linger a while).
+        self._failure_reported = False
         self.conn = self._new_connection(as_server)  # replaced by each use_socket
         self.fd = -1
         self.peer_address = peer_address
@@ -172,6 +184,7 @@ class StreamPipe(Pipe):
             routing_id=opts.routing_id,
             max_msg_size=opts.maxmsgsize,
             frame_size_limit=PHYSICAL_MEMORY,
+            security=self.security,
         )
         conn.messages = self.inq  # what was received before a reconnect stays readable
         conn.subscriptions_in_stream = self.owner.absorbs_input
@@ -193,6 +206,7 @@ class StreamPipe(Pipe):
         self.last_recv = _monotonic()
         self.peer_ttl = 0.0
         self.handshaken = False
+        self._failure_reported = False
 
     # -- handshake (reactor thread) ------------------------------------------
 
@@ -216,15 +230,61 @@ class StreamPipe(Pipe):
             if self.ready or not self._read_chunk():
                 return
             self._queue_control()  # may find the connection gone
-            event = self.conn.next_event() if self.alive else None
-            while event is not None:
-                if isinstance(event, HandshakeComplete):
-                    self._on_ready(event)
-                    break
-                event = self.conn.next_event()
-            else:
+            done = self._handshake_events()
+        if done:
+            self._start_heartbeats()
+
+    def _handshake_events(self) -> bool:
+        """Act on what the handshake produced; True once it succeeded (owner's lock held)."""
+        event = self.conn.next_event() if self.alive else None
+        while event is not None:
+            if isinstance(event, HandshakeComplete):
+                self._on_ready(event)
+                return True
+            if isinstance(event, ZapRequest):
+                self.reactor.call_soon(self._ask_zap, event, self.conn)
+            event = self.conn.next_event()
+        return False
+
+    # -- ZAP (reactor thread) --------------------------------------------------
+
+    def _ask_zap(self, request: ZapRequest, conn: Connection) -> None:
+        """Send the handler the peer's credentials (outside the owner's lock: the
+        handler socket's lock is taken to join it)."""
+        if conn is not self.conn or not self.alive:
+            return
+        registry = self.owner.inproc
+        opts = self.owner.options
+        address = self.peer_address if self.sock.family != socket.AF_UNIX else ""
+        frames = request_frames(b"1", opts.zap_domain, address.encode(), opts.routing_id, request)
+        call = ZapCall(self.reactor, lambda result: self._zap_answered(result, conn))
+        self._zap_call = call
+        if registry is None or not call.start(registry, b"1", frames):
+            self._zap_answered(None, conn)
+
+    def _zap_answered(self, result: ZapResult, conn: Connection) -> None:
+        with self.owner.lock:
+            self._zap_call = None
+            if (
+                conn is not self.conn
+                or not self.alive
+                or conn.state is not ConnectionState.HANDSHAKE
+            ):
                 return
-        self._start_heartbeats()
+            try:
+                if isinstance(result, ConnectionError):
+                    self._lost(f"ZAP: {result}", errno.EPIPE)
+                    return
+                if isinstance(result, RemoteProtocolError):
+                    raise result
+                conn.zap_reply(result)
+            except RemoteProtocolError as exc:
+                self._protocol_error(exc)
+                return
+            self._queue_control()
+            done = self._handshake_events()
+        if done:
+            self._start_heartbeats()
 
     def _on_ready(self, event: HandshakeComplete) -> None:
         """The handshake succeeded (reactor thread, owner's lock held)."""
@@ -602,7 +662,16 @@ class StreamPipe(Pipe):
                 self.sock.send(data)
             except OSError:
                 pass
-        if self.conn.peer_greeting is None and exc.code == ZMTP_UNSPECIFIED:
+        auth = isinstance(exc, AuthenticationFailed | PeerErrorReceived)
+        status = exc.status_code if auth else 0  # type: ignore[attr-defined]
+        if status and not self.ready:
+            self.owner.event(Event.HANDSHAKE_FAILED_AUTH, status, self.endpoint)
+            self._failure_reported = True
+            if isinstance(exc, AuthenticationFailed) and status == 300:
+                return  # a temporary failure: silence until the handshake times out (libzmq)
+        if isinstance(exc, NoZapHandler):
+            self._lost(f"refused: {exc}", errno.EFAULT)
+        elif self.conn.peer_greeting is None and exc.code == ZMTP_UNSPECIFIED:
             self._lost(f"protocol error: {exc}", errno.EPROTO)  # not ZMTP at all
         else:
             self._lost(f"protocol error: {exc}", -exc.code)
@@ -616,7 +685,10 @@ class StreamPipe(Pipe):
         if not self.alive or not self.has_socket:
             return
         owner = self.owner
-        if not self.ready:
+        if self._zap_call is not None:
+            self._zap_call.cancel()
+            self._zap_call = None
+        if not self.ready and not self._failure_reported:
             if failure < 0:
                 owner.event(Event.HANDSHAKE_FAILED_PROTOCOL, -failure, self.endpoint)
             else:
@@ -726,6 +798,38 @@ class StreamPipe(Pipe):
 
     def __repr__(self) -> str:
         return f"<StreamPipe {self.peer_address} alive={self.alive}>"
+
+
+class SecureStreamPipe(StreamPipe):
+    """A stream pipe whose frames travel in MESSAGE boxes (CURVE).
+
+    Every frame is sealed when it is written, under the owner's lock, so the
+    nonces follow the order of the bytes on the wire (commands the connection
+    queues itself are sealed by it, in the same sequence).
+    """
+
+    def write(self, msg: Message) -> bool:
+        # A list never takes the plain fast paths of StreamPipe.write: it goes to _encode.
+        return super().write(msg if isinstance(msg, list) else [msg])
+
+    def _encode(self, out: list[Buffer], msg: Message) -> int:
+        frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
+        seal = self.conn.mechanism.seal
+        last = len(frames) - 1
+        total = 0
+        for i, frame in enumerate(frames):
+            chunks = seal(FLAG_MORE if i < last else 0, frame)
+            if len(chunks) > 1:
+                self.out_large = True
+            for chunk in chunks:
+                total += len(chunk)
+            out += chunks
+        return total
+
+
+def stream_pipe_class(options: Options) -> type[StreamPipe]:
+    """The pipe class for a socket's new connections: sealed frames under CURVE."""
+    return SecureStreamPipe if options.mechanism == b"CURVE" else StreamPipe
 
 
 def _drain_and_close(sock: socket.socket) -> None:

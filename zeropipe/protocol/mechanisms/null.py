@@ -1,11 +1,14 @@
-"""The NULL mechanism (RFC 23): both sides send READY with their metadata."""
+"""The NULL mechanism (RFC 23): both sides send READY with their metadata.
+
+A side with a ZAP domain asks its handler first and sends READY only if the
+handler accepts (ERROR with the status code otherwise), as libzmq does.
+"""
 
 from __future__ import annotations
 
 from zeropipe.protocol.commands import (
     ERROR,
     READY,
-    Metadata,
     decode_error,
     decode_metadata,
     encode_metadata,
@@ -16,6 +19,7 @@ from zeropipe.protocol.errors import (
     RemoteProtocolError,
 )
 from zeropipe.protocol.mechanisms.base import Mechanism
+from zeropipe.protocol.zap import ZapRequest
 
 
 class NullMechanism(Mechanism):
@@ -23,12 +27,17 @@ class NullMechanism(Mechanism):
 
     name = b"NULL"
 
-    def __init__(self, metadata: Metadata) -> None:
-        super().__init__(metadata)
-        self._sent = False
+    _sent = False
+    _asked = False
 
     def next_commands(self) -> list[tuple[bytes, bytes]]:
         if self._sent:
+            return []
+        if not self._asked:
+            self._asked = True
+            if self.ask_zap(ZapRequest(self.name, ())):
+                return []
+        if self.zap_request is not None:
             return []
         self._sent = True
         return [(READY, encode_metadata(self.local_metadata))]
@@ -43,3 +52,7 @@ class NullMechanism(Mechanism):
                 code=ZMTP_UNEXPECTED_COMMAND,
             )
         self.peer_metadata = decode_metadata(data)
+
+    @property
+    def done(self) -> bool:
+        return self._sent and self.peer_metadata is not None

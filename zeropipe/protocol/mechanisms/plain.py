@@ -1,0 +1,136 @@
+"""The PLAIN mechanism (RFC 24): a username and password, checked by the server's ZAP handler.
+
+Client: HELLO (credentials) -> WELCOME -> INITIATE (metadata) -> READY.
+Server: HELLO -> ZAP verdict -> WELCOME, or ERROR -> INITIATE -> READY.
+PLAIN sends the password in clear; it authenticates, it does not protect.
+"""
+
+from __future__ import annotations
+
+from zeropipe.protocol.commands import (
+    ERROR,
+    LIBZMQ_PLAIN_ERROR,
+    READY,
+    Metadata,
+    decode_error,
+    decode_metadata,
+    encode_error,
+    encode_metadata,
+)
+from zeropipe.protocol.errors import (
+    ZMTP_INVALID_METADATA,
+    ZMTP_MALFORMED_COMMAND_HELLO,
+    ZMTP_MALFORMED_COMMAND_WELCOME,
+    ZMTP_UNEXPECTED_COMMAND,
+    PeerErrorReceived,
+    RemoteProtocolError,
+)
+from zeropipe.protocol.frames import frame_header
+from zeropipe.protocol.mechanisms.base import Mechanism
+from zeropipe.protocol.zap import ZapRequest
+
+HELLO = b"HELLO"
+WELCOME = b"WELCOME"
+INITIATE = b"INITIATE"
+
+
+def encode_hello(username: bytes, password: bytes) -> bytes:
+    """HELLO's data: each credential with a one-byte length."""
+    if len(username) > 255 or len(password) > 255:
+        raise ValueError("PLAIN username and password are at most 255 bytes each")
+    return bytes((len(username),)) + username + bytes((len(password),)) + password
+
+
+def decode_hello(data: bytes) -> tuple[bytes, bytes]:
+    """(username, password) of a HELLO, refusing any length that does not fit exactly."""
+    fields = []
+    pos = 0
+    for _ in range(2):
+        if pos >= len(data) or pos + 1 + data[pos] > len(data):
+            raise _malformed_hello()
+        size = data[pos]
+        fields.append(data[pos + 1 : pos + 1 + size])
+        pos += 1 + size
+    if pos != len(data):
+        raise _malformed_hello()
+    return fields[0], fields[1]
+
+
+def _malformed_hello() -> RemoteProtocolError:
+    return RemoteProtocolError(
+        "malformed PLAIN HELLO", error_reason="Malformed HELLO", code=ZMTP_MALFORMED_COMMAND_HELLO
+    )
+
+
+def unexpected(name: bytes, mechanism: str) -> RemoteProtocolError:
+    """The peer sent a command this point of the handshake does not allow."""
+    return RemoteProtocolError(
+        f"unexpected command {name!r} during the {mechanism} handshake",
+        code=ZMTP_UNEXPECTED_COMMAND,
+    )
+
+
+def peer_metadata(data: bytes) -> Metadata:
+    """Decode INITIATE/READY metadata with libzmq's error code."""
+    try:
+        return decode_metadata(data)
+    except RemoteProtocolError as exc:
+        raise RemoteProtocolError(str(exc), code=ZMTP_INVALID_METADATA) from None
+
+
+class PlainMechanism(Mechanism):
+    """Either side of PLAIN; the server always needs a ZAP handler (as libzmq)."""
+
+    name = b"PLAIN"
+
+    def __init__(
+        self,
+        metadata: Metadata,
+        *,
+        as_server: bool,
+        username: bytes = b"",
+        password: bytes = b"",
+    ) -> None:
+        super().__init__(metadata, as_server=as_server, zap=True, zap_required=True)
+        self._hello = b"" if as_server else encode_hello(username, password)
+        self._queue: list[tuple[bytes, bytes]] = []
+        self._expect = HELLO if as_server else WELCOME
+        if not as_server:
+            self._queue.append((HELLO, self._hello))
+
+    def next_commands(self) -> list[tuple[bytes, bytes]]:
+        queued, self._queue = self._queue, []
+        return queued
+
+    def process_command(self, name: bytes, data: bytes) -> None:
+        if name == ERROR and not self.as_server:
+            raise PeerErrorReceived(decode_error(data))
+        if name != self._expect or self.zap_request is not None:
+            raise unexpected(name, "PLAIN")
+        if name == HELLO:
+            username, password = decode_hello(data)
+            self._expect = b""
+            self.ask_zap(ZapRequest(self.name, (username, password)))
+        elif name == WELCOME:
+            if data:
+                raise RemoteProtocolError(
+                    "malformed PLAIN WELCOME", code=ZMTP_MALFORMED_COMMAND_WELCOME
+                )
+            self._expect = READY
+            self._queue.append((INITIATE, encode_metadata(self.local_metadata)))
+        elif name == INITIATE:
+            self.peer_metadata = peer_metadata(data)
+            self._expect = b""
+            self._queue.append((READY, encode_metadata(self.local_metadata)))
+        else:  # READY, client side
+            self.peer_metadata = peer_metadata(data)
+            self._expect = b""
+
+    def error_frame(self, reason: str) -> bytes:
+        # In libzmq's form: a PLAIN client of libzmq's reads no other (see LIBZMQ_PLAIN_ERROR).
+        body = LIBZMQ_PLAIN_ERROR + encode_error(reason)
+        return frame_header(len(body), command=True) + body
+
+    def zap_granted(self) -> None:
+        self._expect = INITIATE
+        self._queue.append((WELCOME, b""))

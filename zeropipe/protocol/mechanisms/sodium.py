@@ -1,0 +1,133 @@
+"""The few libsodium primitives CurveZMQ needs, called through PyNaCl's cffi binding.
+
+PyNaCl's object API allocates and copies around every call (about 3 us for a
+small box here); the ``*_easy`` functions called directly take about half
+that, which matters because every CURVE frame is one box. Boxes are NaCl's
+``crypto_box`` (X25519, XSalsa20, Poly1305): a 16-byte MAC, then the
+ciphertext, exactly the bytes libzmq puts on the wire.
+
+PyNaCl is an optional dependency (``zeropipe[curve]``); this module is only
+imported when a CURVE mechanism is made.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+try:
+    from nacl._sodium import ffi, lib  # type: ignore[import-not-found]
+except ImportError as exc:  # pragma: no cover - depends on the installation
+    raise ImportError("CURVE needs PyNaCl: pip install 'zeropipe[curve]'") from exc
+
+from zeropipe.protocol.frames import Buffer
+
+KEY_SIZE = 32
+MAC_SIZE = 16
+NONCE_SIZE = 24
+#: Boxes up to this size are made in a per-connection scratch buffer.
+SCRATCH_SIZE = 65536 + MAC_SIZE
+
+lib.sodium_init()
+
+
+class CryptoError(Exception):
+    """A box did not open: wrong key, wrong nonce or tampered bytes."""
+
+
+def keypair() -> tuple[bytes, bytes]:
+    """A new (public, secret) X25519 key pair."""
+    secret = os.urandom(KEY_SIZE)
+    return public_key(secret), secret
+
+
+def public_key(secret: bytes) -> bytes:
+    """The public key of a 32-byte secret key."""
+    out = ffi.new("unsigned char[]", KEY_SIZE)
+    lib.crypto_scalarmult_base(out, secret)
+    return bytes(ffi.buffer(out, KEY_SIZE))
+
+
+def precompute(public: bytes, secret: bytes) -> bytes:
+    """The shared key of a public and a secret key (``crypto_box_beforenm``)."""
+    out = ffi.new("unsigned char[]", KEY_SIZE)
+    if lib.crypto_box_beforenm(out, public, secret) != 0:
+        raise CryptoError("weak public key")
+    return bytes(ffi.buffer(out, KEY_SIZE))
+
+
+def _buffer(data: Buffer) -> Any:
+    return data if type(data) is bytes else ffi.from_buffer(data)
+
+
+class Box:
+    """Boxes made with one precomputed key; a scratch buffer avoids allocations."""
+
+    __slots__ = ("_key", "_scratch")
+
+    def __init__(self, shared_key: bytes) -> None:
+        self._key = shared_key
+        self._scratch: Any = None
+
+    def seal(self, message: Buffer, nonce: bytes) -> Buffer:
+        """MAC and ciphertext of ``message``: bytes when small, a bytearray when large."""
+        size = len(message) + MAC_SIZE
+        if size <= SCRATCH_SIZE:
+            buf = self._scratch
+            if buf is None:
+                buf = self._scratch = ffi.new("unsigned char[]", SCRATCH_SIZE)
+            lib.crypto_box_easy_afternm(buf, _buffer(message), size - MAC_SIZE, nonce, self._key)
+            return ffi.buffer(buf, size)[:]  # type: ignore[no-any-return]
+        out = bytearray(size)
+        lib.crypto_box_easy_afternm(
+            ffi.from_buffer(out), _buffer(message), size - MAC_SIZE, nonce, self._key
+        )
+        return out
+
+    def open(self, box: Buffer, nonce: bytes) -> Buffer:
+        """The message in ``box`` (bytes when small, a bytearray when large), or CryptoError."""
+        size = len(box) - MAC_SIZE
+        if size < 0:
+            raise CryptoError("box shorter than its MAC")
+        if size <= SCRATCH_SIZE:
+            buf = self._scratch
+            if buf is None:
+                buf = self._scratch = ffi.new("unsigned char[]", SCRATCH_SIZE)
+            if lib.crypto_box_open_easy_afternm(
+                buf, _buffer(box), size + MAC_SIZE, nonce, self._key
+            ):
+                raise CryptoError("box did not open")
+            return ffi.buffer(buf, size)[:]  # type: ignore[no-any-return]
+        out = bytearray(size)
+        if lib.crypto_box_open_easy_afternm(
+            ffi.from_buffer(out), _buffer(box), size + MAC_SIZE, nonce, self._key
+        ):
+            raise CryptoError("box did not open")
+        return out
+
+
+def box(message: bytes, nonce: bytes, public: bytes, secret: bytes) -> bytes:
+    """A one-off box from ``secret`` to ``public`` (handshake commands)."""
+    return bytes(Box(precompute(public, secret)).seal(message, nonce))
+
+
+def unbox(data: bytes, nonce: bytes, public: bytes, secret: bytes) -> bytes:
+    """Open a one-off box from ``public`` to ``secret``, or CryptoError."""
+    return bytes(Box(precompute(public, secret)).open(data, nonce))
+
+
+def secretbox(message: bytes, nonce: bytes, key: bytes) -> bytes:
+    """``crypto_secretbox``: MAC and ciphertext under a symmetric key (the cookie)."""
+    out = ffi.new("unsigned char[]", len(message) + MAC_SIZE)
+    lib.crypto_secretbox_easy(out, message, len(message), nonce, key)
+    return bytes(ffi.buffer(out, len(message) + MAC_SIZE))
+
+
+def secretbox_open(data: bytes, nonce: bytes, key: bytes) -> bytes:
+    """Open a ``crypto_secretbox``, or CryptoError."""
+    if len(data) < MAC_SIZE:
+        raise CryptoError("box shorter than its MAC")
+    out = ffi.new("unsigned char[]", len(data) - MAC_SIZE)
+    if lib.crypto_secretbox_open_easy(out, data, len(data), nonce, key):
+        raise CryptoError("box did not open")
+    return bytes(ffi.buffer(out, len(data) - MAC_SIZE))
