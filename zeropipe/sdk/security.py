@@ -102,7 +102,9 @@ def set_security_option(opts: Options, option: int, value: Any) -> None:
     elif option == _O.ZAP_DOMAIN:
         opts.zap_domain = _short_bytes(option, value, 0)
     else:
-        opts.zap_enforce_domain = _flag(option, value)
+        if not isinstance(value, int):
+            raise TypeError(f"option {option.name} takes an int, not {value!r}")
+        opts.zap_enforce_domain = int(value != 0)
 
 
 def get_security_option(opts: Options, option: int) -> int | bytes:

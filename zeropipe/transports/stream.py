@@ -640,7 +640,7 @@ class StreamPipe(Pipe):
             self._lost(f"receive failed: {exc.strerror or exc}")
             return False
         if not n:
-            self._lost("peer closed the connection")
+            self._lost("peer closed the connection", errno.EPIPE)  # as libzmq reports it
             return False
         self.last_recv = _monotonic()
         return True
