@@ -273,8 +273,12 @@ class Connection:
         """Feed bytes received from the peer."""
         self._after_large = False
         try:
-            if self._fast and self._large is None:
+            if self._large is not None:
+                self._receive_slow(data)
+            elif self._fast:
                 self._receive_ready(data)
+            elif self._secure is not None:
+                self._receive_sealed(data)
             else:
                 self._receive_slow(data)
         except RemoteProtocolError as exc:
@@ -286,6 +290,7 @@ class Connection:
             self._out.append(self.mechanism.error_frame(exc.error_reason))
         self.state = ConnectionState.CLOSED
         self._fast = False
+        self._secure = None
         self._parts = []
         self._rest = b""
         self._large = None
@@ -301,6 +306,8 @@ class Connection:
         if data:
             if self._fast:
                 self._receive_ready(data)
+            elif self._secure is not None:
+                self._receive_sealed(data)
             else:
                 self._receive_general(data)
 
@@ -391,6 +398,50 @@ class Connection:
         if pos < end:
             if self._large is not None:
                 return
+            self._rest = data[pos:]
+
+    def _receive_sealed(self, data: bytes) -> None:
+        """CURVE's path: each outer frame is a MESSAGE; those below LARGE_FRAME are cut
+        and opened here, the rest go the general way."""
+        if self._rest:
+            data = self._rest + data
+            self._rest = b""
+        secure = self._secure
+        assert secure is not None
+        unseal = secure.unseal
+        append = self.messages.append
+        plain_ok = self.max_msg_size < 0
+        end = len(data)
+        pos = 0
+        while pos + 2 <= end:
+            if data[pos] & FLAG_LONG:
+                if pos + 9 > end:
+                    break
+                size = _unpack_size(data, pos + 1)[0]
+                if size >= LARGE_FRAME:
+                    new_pos = self._general_frame(data, pos, end)
+                    if new_pos < 0:
+                        break
+                    pos = new_pos
+                    if self._large is not None or self.state is not ConnectionState.READY:
+                        return
+                    continue
+                start = pos + 9
+            else:
+                start = pos + 2
+                size = data[pos + 1]
+            stop = start + size
+            if stop > end:
+                break
+            flags, body = unseal(data[start:stop])
+            pos = stop
+            if not flags and plain_ok and not self._parts:
+                append(body)
+                continue
+            self._on_opened(flags, body)
+            if self.state is not ConnectionState.READY:
+                return
+        if pos < end:
             self._rest = data[pos:]
 
     def _receive_general(self, data: bytes) -> None:
@@ -537,11 +588,21 @@ class Connection:
             self._fail(exc)
             raise
 
-    def _on_frame(self, flags: int, body: Buffer) -> None:
-        if self._secure is not None:
-            flags, body = self._secure.unseal(body)
-            if flags & FLAG_COMMAND and (flags & FLAG_MORE or self._parts):
-                raise RemoteProtocolError("command inside a multipart message")
+    def _on_opened(self, flags: int, body: Buffer) -> None:
+        """A frame that came out of a MESSAGE box: the checks of its header, then as usual."""
+        if flags & FLAG_COMMAND:
+            if flags & FLAG_MORE or self._parts:
+                raise RemoteProtocolError("command frame with MORE or inside a multipart message")
+        else:
+            limit = self.max_msg_size
+            if limit >= 0 and self._parts_size + len(body) > limit:
+                raise RemoteProtocolError(f"message larger than MAXMSGSIZE ({limit} bytes)")
+        self._on_frame(flags, body, opened=True)
+
+    def _on_frame(self, flags: int, body: Buffer, opened: bool = False) -> None:
+        if self._secure is not None and not opened:
+            self._on_opened(*self._secure.unseal(body))
+            return
         if flags & FLAG_COMMAND:
             self._on_command(bytes(body))
             return

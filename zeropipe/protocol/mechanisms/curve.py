@@ -59,6 +59,8 @@ INITIATE_MIN = COOKIE_SIZE + 8 + sodium.MAC_SIZE + 32 + VOUCH_SIZE
 READY_MIN = 8 + sodium.MAC_SIZE
 
 _counter = struct.Struct(">Q")
+#: MESSAGE frames up to this size are written whole in the box's scratch buffer.
+SEAL_IN_PLACE = 16384
 #: The flags byte inside a MESSAGE box, by ZMTP frame flags (MORE 1, COMMAND 4).
 _INNER_FLAGS = {0: b"\x00", FLAG_MORE: b"\x01", FLAG_COMMAND: b"\x02"}
 
@@ -295,18 +297,19 @@ class CurveMechanism(Mechanism):
         short = _counter.pack(nonce)
         box = self._send_box
         assert box is not None
-        sealed = box.seal(_INNER_FLAGS[flags] + body, self._send_prefix + short)
-        size = len(sealed) + 16
-        if size < 256:
-            return [SHORT_HEADER[size] + MESSAGE_NAME + short + sealed]
-        return [frame_header(size) + MESSAGE_NAME + short, sealed]
+        plain = _INNER_FLAGS[flags] + body
+        size = len(plain) + 32  # the MESSAGE: name 8, nonce 8, MAC 16, then the flags and body
+        header = SHORT_HEADER[size] if size < 256 else frame_header(size)
+        if size <= SEAL_IN_PLACE:
+            return [box.seal_after(header + MESSAGE_NAME + short, plain, self._send_prefix + short)]
+        return [header + MESSAGE_NAME + short, box.seal(plain, self._send_prefix + short)]
 
     def unseal(self, body: Buffer) -> tuple[int, Buffer]:
         if len(body) < MESSAGE_OVERHEAD or body[:8] != MESSAGE_NAME:
             raise RemoteProtocolError(
                 "CURVE frame is not a well-formed MESSAGE", code=ZMTP_MALFORMED_COMMAND_MESSAGE
             )
-        short = bytes(body[8:16])
+        short = body[8:16] if type(body) is bytes else bytes(body[8:16])
         value = _counter.unpack(short)[0]
         if value <= self._recv_nonce:
             raise RemoteProtocolError(
@@ -316,12 +319,8 @@ class CurveMechanism(Mechanism):
         assert box is not None
         sealed = body[16:] if type(body) is bytes else memoryview(body)[16:]
         try:
-            opened = box.open(sealed, self._recv_prefix + short)
+            inner, payload = box.open_split(sealed, self._recv_prefix + short)
         except sodium.CryptoError:
             raise _crypto_error("MESSAGE box did not open") from None
         self._recv_nonce = value
-        inner = opened[0]
-        flags = (inner & 1) | ((inner & 2) << 1)
-        if type(opened) is bytes:
-            return flags, opened[1:]
-        return flags, memoryview(opened)[1:]
+        return (inner & 1) | ((inner & 2) << 1), payload

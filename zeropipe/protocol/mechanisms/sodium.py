@@ -61,28 +61,43 @@ def _buffer(data: Buffer) -> Any:
 
 
 class Box:
-    """Boxes made with one precomputed key; a scratch buffer avoids allocations."""
+    """Boxes made with one precomputed key, in a scratch buffer of its own.
 
-    __slots__ = ("_key", "_scratch")
+    Small boxes are written into the scratch buffer and copied out once, as
+    the finished bytes (the frame header in front, for :meth:`seal_after`);
+    larger ones get a bytearray of their own, never copied again.
+    """
+
+    __slots__ = ("_at", "_buf", "_key", "_view")
 
     def __init__(self, shared_key: bytes) -> None:
         self._key = shared_key
-        self._scratch: Any = None
+        self._buf = ffi.new("unsigned char[]", SCRATCH_SIZE + 64)
+        self._view = memoryview(ffi.buffer(self._buf))
+        #: Pointers into the scratch buffer after a prefix, by prefix length.
+        self._at: dict[int, Any] = {}
 
     def seal(self, message: Buffer, nonce: bytes) -> Buffer:
         """MAC and ciphertext of ``message``: bytes when small, a bytearray when large."""
         size = len(message) + MAC_SIZE
         if size <= SCRATCH_SIZE:
-            buf = self._scratch
-            if buf is None:
-                buf = self._scratch = ffi.new("unsigned char[]", SCRATCH_SIZE)
-            lib.crypto_box_easy_afternm(buf, _buffer(message), size - MAC_SIZE, nonce, self._key)
-            return ffi.buffer(buf, size)[:]  # type: ignore[no-any-return]
+            return self.seal_after(b"", message, nonce)
         out = bytearray(size)
         lib.crypto_box_easy_afternm(
             ffi.from_buffer(out), _buffer(message), size - MAC_SIZE, nonce, self._key
         )
         return out
+
+    def seal_after(self, prefix: bytes, message: Buffer, nonce: bytes) -> bytes:
+        """``prefix`` then the box of ``message``, as one bytes (for a scratch-sized box)."""
+        n = len(prefix)
+        at = self._at.get(n)
+        if at is None:
+            at = self._at[n] = self._buf + n
+        view = self._view
+        view[:n] = prefix
+        lib.crypto_box_easy_afternm(at, _buffer(message), len(message), nonce, self._key)
+        return view[: n + len(message) + MAC_SIZE].tobytes()
 
     def open(self, box: Buffer, nonce: bytes) -> Buffer:
         """The message in ``box`` (bytes when small, a bytearray when large), or CryptoError."""
@@ -90,20 +105,35 @@ class Box:
         if size < 0:
             raise CryptoError("box shorter than its MAC")
         if size <= SCRATCH_SIZE:
-            buf = self._scratch
-            if buf is None:
-                buf = self._scratch = ffi.new("unsigned char[]", SCRATCH_SIZE)
             if lib.crypto_box_open_easy_afternm(
-                buf, _buffer(box), size + MAC_SIZE, nonce, self._key
+                self._buf, _buffer(box), size + MAC_SIZE, nonce, self._key
             ):
                 raise CryptoError("box did not open")
-            return ffi.buffer(buf, size)[:]  # type: ignore[no-any-return]
+            return self._view[:size].tobytes()
         out = bytearray(size)
         if lib.crypto_box_open_easy_afternm(
             ffi.from_buffer(out), _buffer(box), size + MAC_SIZE, nonce, self._key
         ):
             raise CryptoError("box did not open")
         return out
+
+    def _open_in_scratch(self, box: Buffer, nonce: bytes) -> None:
+        if lib.crypto_box_open_easy_afternm(self._buf, _buffer(box), len(box), nonce, self._key):
+            raise CryptoError("box did not open")
+
+    def open_split(self, box: Buffer, nonce: bytes) -> tuple[int, Buffer]:
+        """The first byte of the message in ``box`` and the rest (a view when large)."""
+        size = len(box) - MAC_SIZE
+        if 0 < size <= SCRATCH_SIZE:
+            if lib.crypto_box_open_easy_afternm(
+                self._buf, _buffer(box), size + MAC_SIZE, nonce, self._key
+            ):
+                raise CryptoError("box did not open")
+            return self._buf[0], self._view[1:size].tobytes()
+        opened = self.open(box, nonce)
+        if not opened:
+            raise CryptoError("empty box")
+        return opened[0], memoryview(opened)[1:]
 
 
 def box(message: bytes, nonce: bytes, public: bytes, secret: bytes) -> bytes:
