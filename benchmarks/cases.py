@@ -23,17 +23,24 @@ FANOUT_SIZE = 256
 FANOUT_COUNT, QUICK_FANOUT_COUNT = 400_000, 80_000
 FANOUT_HWMS = (1000, 0)  # libzmq's default high-water mark, and 0 = unlimited
 
+# CURVE PUSH->PULL over tcp (every message is one box): about 1 s for pyzmq.
+CURVE_COUNTS = {16: 600_000, 64 * KIB: 5_000}
+QUICK_CURVE_COUNTS = {16: 80_000, 64 * KIB: 750}
+# Handshakes: timed fresh connections, after this many untimed warm-up connections.
+HANDSHAKE_COUNTS, QUICK_HANDSHAKE_COUNTS = (200, 10), (60, 5)
+MECHANISMS = ("null", "curve")
+
 
 @dataclass(frozen=True)
 class Case:
     """One benchmark case; serialised to JSON and handed to the worker processes."""
 
     name: str
-    kind: str  # "throughput" | "batch" | "latency" | "reqrep" | "delay" | "fanout"
+    kind: str  # "throughput" | "batch" | "latency" | "reqrep" | "delay" | "fanout" | "handshake"
     transport: str = "tcp"
     size: int = 16
     # messages (throughput, batch, fanout: published), timed round trips (latency, reqrep),
-    # reps (delay)
+    # reps (delay), timed connections (handshake)
     count: int = 0
     copy: bool = True
     warmup: int = 0
@@ -41,6 +48,9 @@ class Case:
     compute_ms: float = 0.0
     batch_size: int = BATCH_SIZE
     hwm: int | None = None  # SNDHWM and RCVHWM of every data socket (fanout); None: default
+    # Security mechanism: "null", or "curve" (the binding receiver is the CURVE server with a
+    # keypair made in that run, each sender a CURVE client with its own keypair).
+    mechanism: str = "null"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -73,6 +83,7 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("delivered_pct", "delivered %", False),
         Metric("dropped", "dropped", True),
     ),
+    "handshake": (Metric("p50_ms", "median ms", True), Metric("p90_ms", "p90 ms", True)),
 }
 
 # Socket type names per kind: (the receiver's, each sender's). The receiver binds, senders
@@ -84,6 +95,8 @@ SOCKETS: dict[str, tuple[str, str]] = {
     "reqrep": ("REQ", "REP"),
     "delay": ("PAIR", "PAIR"),
     "fanout": ("PUB", "SUB"),
+    # The ROUTER answers each connection's first message so the client knows when to go on.
+    "handshake": ("ROUTER", "DEALER"),
 }
 # Kinds with more than one sender; their senders report to the receiver on stdout.
 SENDER_COUNTS: dict[str, int] = {"fanout": 2}
@@ -98,6 +111,33 @@ def _throughput_cases(counts: dict[int, int]) -> list[Case]:
         name = f"throughput/{transport}/1MiB/nocopy"
         cases.append(Case(name, "throughput", transport, MIB, counts[MIB], copy=False))
     return cases
+
+
+def _curve_cases(counts: dict[int, int]) -> list[Case]:
+    return [
+        Case(
+            f"throughput/tcp/{SIZE_LABELS[size]}/curve",
+            "throughput",
+            "tcp",
+            size,
+            count,
+            mechanism="curve",
+        )
+        for size, count in counts.items()
+    ]
+
+
+def _handshake_cases(count: int, warmup: int) -> list[Case]:
+    return [
+        Case(
+            f"handshake/tcp/{mechanism}",
+            "handshake",
+            count=count,
+            warmup=warmup,
+            mechanism=mechanism,
+        )
+        for mechanism in MECHANISMS
+    ]
 
 
 def _delay_case(burst: int, reps: int) -> Case:
@@ -134,10 +174,12 @@ def build_cases(quick: bool) -> list[Case]:
     round_trips, warmup, reps = (2_000, 200, 15) if quick else (10_000, 500, 50)
     return [
         *_throughput_cases(counts),
+        *_curve_cases(QUICK_CURVE_COUNTS if quick else CURVE_COUNTS),
         Case("latency/tcp/16B", "latency", count=round_trips, warmup=warmup),
         *_reqrep_cases(round_trips, warmup),
         Case("batch/tcp/16B", "batch", count=counts[16]),
         _delay_case(1, reps),
         _delay_case(2, reps),
         *_fanout_cases(QUICK_FANOUT_COUNT if quick else FANOUT_COUNT),
+        *_handshake_cases(*(QUICK_HANDSHAKE_COUNTS if quick else HANDSHAKE_COUNTS)),
     ]

@@ -65,3 +65,38 @@ def close_quietly(sock: Any, ctx: Any) -> None:
         sock.close()
     finally:
         ctx.term()
+
+
+def secure_server(zmq: ModuleType, sock: Any, mechanism: str) -> str:
+    """Make ``sock`` (before it binds) the server of ``mechanism``; returns its public key.
+
+    CURVE: a keypair made now with the implementation's own ``curve_keypair()``; no ZAP handler
+    is installed, so every client with the right server key is accepted.  The public key is
+    returned as Z85 text for the senders ("" for NULL).
+    """
+    if mechanism == "null":
+        return ""
+    if mechanism != "curve":
+        raise ValueError(f"unsupported mechanism {mechanism!r}")
+    public, secret = zmq.curve_keypair()
+    sock.curve_server = True
+    sock.curve_publickey = public
+    sock.curve_secretkey = secret
+    return public.decode() if isinstance(public, bytes) else str(public)
+
+
+def client_keypair(zmq: ModuleType, mechanism: str) -> tuple[Any, Any] | None:
+    """The client's CURVE keypair (made with the implementation's ``curve_keypair()``)."""
+    return zmq.curve_keypair() if mechanism == "curve" else None
+
+
+def secure_client(
+    sock: Any, mechanism: str, server_key: str, keypair: tuple[Any, Any] | None
+) -> None:
+    """Make ``sock`` (before it connects) a client of ``mechanism`` using ``keypair``."""
+    if mechanism == "null":
+        return
+    if mechanism != "curve" or not server_key or keypair is None:
+        raise ValueError(f"mechanism {mechanism!r} needs a server key and a keypair")
+    sock.curve_serverkey = server_key.encode()
+    sock.curve_publickey, sock.curve_secretkey = keypair

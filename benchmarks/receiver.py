@@ -9,6 +9,8 @@ The receiver binds, starts the sender process (which connects), and takes all ti
   socket (echoed by a PAIR) or a REQ socket (answered by a REP).
 * delay: ``time.time()`` at arrival of the last message of a burst minus the ``time.time()``
   the sender wrote into it (the wall clock is shared by both processes on one machine).
+* handshake: CLOCK_MONOTONIC (``shared_clock_ns``) at arrival of each fresh connection's first
+  message on a ROUTER minus the time the client stamped into it just before ``connect()``.
 
 Every blocking call is bounded: RCVTIMEO on the socket, a startup deadline while waiting for
 the sender, and a measurement budget after which the case stops early and is marked ``capped``.
@@ -27,7 +29,13 @@ from typing import Any
 
 from benchmarks.cases import MIB, Case
 from benchmarks.procs import SenderGroup
-from benchmarks.sender import DELAY_FORMAT
+from benchmarks.sender import (
+    DELAY_FORMAT,
+    HANDSHAKE_FORMAT,
+    HANDSHAKE_GO,
+    HANDSHAKE_STOP,
+    shared_clock_ns,
+)
 
 CHUNK_BYTES = 4 * MIB  # data received between two clock reads in the throughput loop
 MAX_CHUNK = 1024  # ... but at most this many messages
@@ -253,10 +261,48 @@ def _delay(link: Link) -> dict[str, Any]:
     }
 
 
+def _handshake(link: Link) -> dict[str, Any]:
+    """Time connect() -> first message of each fresh client connection; answer each one."""
+    sock, case = link.sock, link.case
+    total = case.warmup + case.count
+    msg = wait_first(link, sock.recv_multipart)
+    arrived = shared_clock_ns()
+    stop_at = time.perf_counter() + link.limits.budget_s
+    samples: list[float] = []
+    try:
+        while True:
+            identity, payload = msg
+            stamp, index = struct.unpack(HANDSHAKE_FORMAT, payload)
+            if index >= case.warmup:
+                samples.append((arrived - stamp) / 1e6)
+            done = index + 1 >= total or time.perf_counter() > stop_at
+            sock.send_multipart([identity, HANDSHAKE_STOP if done else HANDSHAKE_GO])
+            if done:
+                break
+            msg = sock.recv_multipart()
+            arrived = shared_clock_ns()
+    except link.zmq.Again:
+        raise _stalled(link, len(samples)) from None
+    if not samples:
+        raise BenchError("no timed connection completed (budget spent in the warm-up)")
+    ordered = sorted(samples)
+    return {
+        "p50_ms": statistics.median(ordered),
+        "p90_ms": percentile(ordered, 0.90),
+        "min_ms": ordered[0],
+        "max_ms": ordered[-1],
+        "mean_ms": statistics.fmean(ordered),
+        "connections": len(samples),
+        "samples_ms": samples,  # in connection order
+        "capped": len(samples) < case.count,
+    }
+
+
 _MEASURES: dict[str, Callable[[Link], dict[str, Any]]] = {
     "throughput": _throughput,
     "batch": _batch,
     "latency": _latency,
     "reqrep": _reqrep,
     "delay": _delay,
+    "handshake": _handshake,
 }

@@ -113,7 +113,7 @@ def format_table(rows: list[Raw], impls: list[str], rounds: int) -> str:
 def _legend(rounds: int, with_ratio: bool) -> list[str]:
     legend = [
         f"Medians over {rounds} round(s). Throughput (msgs/s, MB/s = 10^6 B/s): higher is better;"
-        " latency (us) and delay (ms): LOWER is better.",
+        " latency (us), delay (ms) and handshake (ms): LOWER is better.",
     ]
     if with_ratio:
         legend.append(

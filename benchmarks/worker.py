@@ -24,6 +24,7 @@ from benchmarks.impl import (
     impl_version,
     last_endpoint,
     load_impl,
+    secure_server,
 )
 from benchmarks.procs import SenderGroup, WorkerDied, start_watchdog
 from benchmarks.receiver import BenchError, Limits, Link, measure
@@ -65,8 +66,11 @@ def _receive(impl: str, case: Case, limits: Limits, lifetime_s: float, endpoint:
     try:
         if case.hwm is not None:
             sock.sndhwm = sock.rcvhwm = case.hwm
+        server_key = secure_server(zmq, sock, case.mechanism)
         sock.bind(endpoint)
         args = ["sender", impl, last_endpoint(sock), case.to_json(), f"--lifetime={lifetime_s}"]
+        if server_key:
+            args.append(f"--server-key={server_key}")
         count = SENDER_COUNTS.get(case.kind, 1)
         arg_lists = [[*args, f"--index={i}"] for i in range(count)]
         sender = SenderGroup(arg_lists, report=count > 1)
@@ -93,13 +97,13 @@ def _measured(link: Link, version: str) -> dict[str, Any]:
     return {"ok": True, "metrics": metrics, "version": version, "warnings": warnings}
 
 
-def sender_main(impl: str, endpoint: str, case: Case, index: int) -> None:
+def sender_main(impl: str, endpoint: str, case: Case, index: int, server_key: str) -> None:
     """Produce the traffic for ``case``; errors go to stderr with a non-zero exit code."""
     zmq = load_impl(impl)
     if case.kind == "fanout":
         stats = run_subscriber(zmq, endpoint, case, index)
     else:
-        stats = run_sender(zmq, impl, endpoint, case)
+        stats = run_sender(zmq, impl, endpoint, case, server_key)
     print(json.dumps(stats), flush=True)
 
 
@@ -117,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     sender.add_argument("case", type=Case.from_json)
     sender.add_argument("--lifetime", type=float, required=True)
     sender.add_argument("--index", type=int, default=0, help="which of several senders")
+    sender.add_argument("--server-key", default="", help="the receiver's CURVE public key (Z85)")
     return parser
 
 
@@ -126,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.role == "receiver":
         receiver_main(args.impl, args.case, Limits(budget_s=args.budget), args.lifetime)
     else:
-        sender_main(args.impl, args.endpoint, args.case, args.index)
+        sender_main(args.impl, args.endpoint, args.case, args.index, args.server_key)
     return 0
 
 

@@ -813,18 +813,21 @@ class SecureStreamPipe(StreamPipe):
         return super().write(msg if isinstance(msg, list) else [msg])
 
     def _encode(self, out: list[Buffer], msg: Message) -> int:
-        frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
         seal = self.conn.mechanism.seal
-        last = len(frames) - 1
-        total = 0
-        for i, frame in enumerate(frames):
-            chunks = seal(FLAG_MORE if i < last else 0, frame)
-            if len(chunks) > 1:
-                self.out_large = True
-            for chunk in chunks:
-                total += len(chunk)
-            out += chunks
-        return total
+        if isinstance(msg, list) and len(msg) > 1:
+            last = len(msg) - 1
+            total = 0
+            for i, frame in enumerate(msg):
+                total += self._add(out, seal(FLAG_MORE if i < last else 0, frame))
+            return total
+        return self._add(out, seal(0, msg[0] if isinstance(msg, list) else msg))
+
+    def _add(self, out: list[Buffer], chunks: list[Buffer]) -> int:
+        out += chunks
+        if len(chunks) == 1:
+            return len(chunks[0])
+        self.out_large = True
+        return sum(len(chunk) for chunk in chunks)
 
 
 def stream_pipe_class(options: Options) -> type[StreamPipe]:

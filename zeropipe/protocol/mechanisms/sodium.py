@@ -81,14 +81,14 @@ class Box:
         """MAC and ciphertext of ``message``: bytes when small, a bytearray when large."""
         size = len(message) + MAC_SIZE
         if size <= SCRATCH_SIZE:
-            return self.seal_after(b"", message, nonce)
+            return self.seal_after(b"", bytes(message), nonce)
         out = bytearray(size)
         lib.crypto_box_easy_afternm(
             ffi.from_buffer(out), _buffer(message), size - MAC_SIZE, nonce, self._key
         )
         return out
 
-    def seal_after(self, prefix: bytes, message: Buffer, nonce: bytes) -> bytes:
+    def seal_after(self, prefix: bytes, message: bytes, nonce: bytes) -> bytes:
         """``prefix`` then the box of ``message``, as one bytes (for a scratch-sized box)."""
         n = len(prefix)
         at = self._at.get(n)
@@ -96,8 +96,9 @@ class Box:
             at = self._at[n] = self._buf + n
         view = self._view
         view[:n] = prefix
-        lib.crypto_box_easy_afternm(at, _buffer(message), len(message), nonce, self._key)
-        return view[: n + len(message) + MAC_SIZE].tobytes()
+        size = len(message)
+        lib.crypto_box_easy_afternm(at, message, size, nonce, self._key)
+        return view[: n + size + MAC_SIZE].tobytes()
 
     def open(self, box: Buffer, nonce: bytes) -> Buffer:
         """The message in ``box`` (bytes when small, a bytearray when large), or CryptoError."""
