@@ -49,7 +49,7 @@ from zeropipe.protocol import (
     frame_header,
 )
 from zeropipe.protocol.errors import ZMTP_UNSPECIFIED
-from zeropipe.protocol.frames import FLAG_MORE, Buffer
+from zeropipe.protocol.frames import Buffer
 from zeropipe.protocol.zap import request_frames
 from zeropipe.transports.monitor import Event
 from zeropipe.transports.options import Options
@@ -800,12 +800,23 @@ class StreamPipe(Pipe):
         return f"<StreamPipe {self.peer_address} alive={self.alive}>"
 
 
+class _Unsealed(list):  # type: ignore[type-arg]
+    """Messages written but not sealed yet, in ``out`` where their bytes will go.
+
+    Their nonces were taken when they were written (``first`` on), so frames
+    the connection seals meanwhile (PONG, SUBSCRIBE) still follow them in order.
+    """
+
+    __slots__ = ("first",)
+    first: int
+
+
 class SecureStreamPipe(StreamPipe):
     """A stream pipe whose frames travel in MESSAGE boxes (CURVE).
 
-    Every frame is sealed when it is written, under the owner's lock, so the
-    nonces follow the order of the bytes on the wire (commands the connection
-    queues itself are sealed by it, in the same sequence).
+    ``write`` only takes the frames' nonces and leaves the messages in
+    ``out``; :meth:`flush` seals each run of them in one pass, many frames
+    into one buffer, just before the bytes go to the kernel.
     """
 
     def write(self, msg: Message) -> bool:
@@ -813,21 +824,37 @@ class SecureStreamPipe(StreamPipe):
         return super().write(msg if isinstance(msg, list) else [msg])
 
     def _encode(self, out: list[Buffer], msg: Message) -> int:
-        seal = self.conn.mechanism.seal
-        if isinstance(msg, list) and len(msg) > 1:
-            last = len(msg) - 1
-            total = 0
-            for i, frame in enumerate(msg):
-                total += self._add(out, seal(FLAG_MORE if i < last else 0, frame))
-            return total
-        return self._add(out, seal(0, msg[0] if isinstance(msg, list) else msg))
+        frames: list[Buffer] = msg if isinstance(msg, list) else [msg]
+        mechanism = self.conn.mechanism
+        tail: Any = out[-1] if out else None
+        if type(tail) is not _Unsealed:
+            tail = _Unsealed()
+            tail.first = mechanism.reserve(len(frames))
+            out.append(tail)
+            self._unsealed += 1
+        else:
+            mechanism.reserve(len(frames))
+        tail.append(frames)
+        return mechanism.sealed_size(frames)
 
-    def _add(self, out: list[Buffer], chunks: list[Buffer]) -> int:
-        out += chunks
-        if len(chunks) == 1:
-            return len(chunks[0])
-        self.out_large = True
-        return sum(len(chunk) for chunk in chunks)
+    #: Unsealed batches in ``out`` (at most: a lost connection's are cleared with it).
+    _unsealed = 0
+
+    def flush(self) -> bool:
+        if self._unsealed:
+            out = self.out
+            i = len(out)
+            while self._unsealed and i:
+                i -= 1
+                batch: Any = out[i]
+                if type(batch) is _Unsealed:
+                    self._unsealed -= 1
+                    chunks = self.conn.mechanism.seal_batch(batch.first, batch)
+                    out[i : i + 1] = chunks
+                    if len(chunks) > 1:
+                        self.out_large = True
+            self._unsealed = 0
+        return super().flush()
 
 
 def stream_pipe_class(options: Options) -> type[StreamPipe]:

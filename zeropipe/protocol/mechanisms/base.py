@@ -114,6 +114,18 @@ class Mechanism(ABC):
         """The wire chunks of one frame sent inside a MESSAGE (flags as ZMTP's)."""
         raise NotImplementedError
 
+    def reserve(self, count: int) -> int:
+        """Take the next ``count`` nonces for frames sealed later by :meth:`seal_batch`."""
+        raise NotImplementedError
+
+    def seal_batch(self, first: int, messages: list[list[Buffer]]) -> list[Buffer]:
+        """The wire chunks of messages whose frames took nonces ``first``, ``first + 1``..."""
+        raise NotImplementedError
+
+    def sealed_size(self, frames: list[Buffer]) -> int:
+        """Bytes that ``frames`` take on the wire once sealed."""
+        raise NotImplementedError
+
     def unseal(self, body: Buffer) -> tuple[int, Buffer]:
         """The flags (as ZMTP's) and payload of a received MESSAGE, or raise."""
         raise NotImplementedError

@@ -304,6 +304,55 @@ class CurveMechanism(Mechanism):
             return [box.seal_after(header + MESSAGE_NAME + short, plain, self._send_prefix + short)]
         return [header + MESSAGE_NAME + short, box.seal(plain, self._send_prefix + short)]
 
+    def reserve(self, count: int) -> int:
+        first = self._send_nonce + 1
+        self._send_nonce += count
+        return first
+
+    def seal_batch(self, first: int, messages: list[list[Buffer]]) -> list[Buffer]:
+        box = self._send_box
+        assert box is not None
+        prefix = self._send_prefix
+        chunks: list[Buffer] = []
+        run: list[tuple[bytes, bytes]] = []
+        run_first = nonce = first
+        run_bytes = 0
+        for frames in messages:
+            last = len(frames) - 1
+            for i, body in enumerate(frames):
+                plain = _INNER_FLAGS[FLAG_MORE if i < last else 0] + body
+                size = len(plain) + 32
+                if size > SEAL_IN_PLACE:
+                    if run:
+                        chunks.append(box.seal_run(run, prefix, run_first))
+                        run, run_bytes = [], 0
+                    short = _counter.pack(nonce)
+                    chunks += (
+                        frame_header(size) + MESSAGE_NAME + short,
+                        box.seal(plain, prefix + short),
+                    )
+                    nonce += 1
+                    run_first = nonce
+                    continue
+                if run_bytes + size + 9 > sodium.SCRATCH_SIZE:
+                    chunks.append(box.seal_run(run, prefix, run_first))
+                    run, run_bytes, run_first = [], 0, nonce
+                header = SHORT_HEADER[size] if size < 256 else frame_header(size)
+                run.append((header + MESSAGE_NAME, plain))
+                run_bytes += size + len(header)
+                nonce += 1
+        if run:
+            chunks.append(box.seal_run(run, prefix, run_first))
+        return chunks
+
+    def sealed_size(self, frames: list[Buffer]) -> int:
+        """Bytes that ``frames`` take on the wire once sealed."""
+        total = 0
+        for body in frames:
+            size = len(body) + MESSAGE_OVERHEAD
+            total += size + (2 if size < 256 else 9)
+        return total
+
     def unseal(self, body: Buffer) -> tuple[int, Buffer]:
         if len(body) < MESSAGE_OVERHEAD or body[:8] != MESSAGE_NAME:
             raise RemoteProtocolError(

@@ -13,6 +13,7 @@ imported when a CURVE mechanism is made.
 from __future__ import annotations
 
 import os
+import struct
 from typing import Any
 
 try:
@@ -27,6 +28,8 @@ MAC_SIZE = 16
 NONCE_SIZE = 24
 #: Boxes up to this size are made in a per-connection scratch buffer.
 SCRATCH_SIZE = 65536 + MAC_SIZE
+
+_COUNTER = struct.Struct(">Q")
 
 lib.sodium_init()
 
@@ -99,6 +102,25 @@ class Box:
         size = len(message)
         lib.crypto_box_easy_afternm(at, message, size, nonce, self._key)
         return view[: n + size + MAC_SIZE].tobytes()
+
+    def seal_run(self, items: list[tuple[bytes, bytes]], prefix: bytes, first: int) -> bytes:
+        """Many small boxes laid end to end, as one bytes: for each ``(head, message)``,
+        ``head``, an 8-byte big-endian counter (``first``, ``first + 1``...), then
+        the box of ``message`` under the nonce ``prefix`` + counter. The items must
+        fit in the scratch buffer (:data:`SCRATCH_SIZE` bytes in all)."""
+        buf, view, key = self._buf, self._view, self._key
+        seal = lib.crypto_box_easy_afternm
+        pack = _COUNTER.pack
+        pos = 0
+        counter = first
+        for head, message in items:
+            short = pack(counter)
+            counter += 1
+            end = pos + len(head) + 8
+            view[pos:end] = head + short
+            seal(buf + end, message, len(message), prefix + short, key)
+            pos = end + len(message) + MAC_SIZE
+        return view[:pos].tobytes()
 
     def open(self, box: Buffer, nonce: bytes) -> Buffer:
         """The message in ``box`` (bytes when small, a bytearray when large), or CryptoError."""
