@@ -495,7 +495,9 @@ class Connection:
             return
         if self.state is not ConnectionState.READY:
             raise RemoteProtocolError(
-                "data frame before the handshake finished", error_reason="Unexpected data"
+                "data frame before the handshake finished",
+                error_reason="Unexpected data",
+                code=ZMTP_UNEXPECTED_COMMAND,
             )
         limit = self.max_msg_size
         if limit >= 0 and self._parts_size + size - self._overhead > limit:

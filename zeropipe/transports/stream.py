@@ -669,6 +669,9 @@ class StreamPipe(Pipe):
             self._failure_reported = True
             if isinstance(exc, AuthenticationFailed) and status == 300:
                 return  # a temporary failure: silence until the handshake times out (libzmq)
+        if self.ready and self.conn.mechanism.encrypts and exc.code != ZMTP_UNSPECIFIED:
+            # libzmq's CURVE decoder reports a bad MESSAGE like a failed handshake.
+            self.owner.event(Event.HANDSHAKE_FAILED_PROTOCOL, exc.code, self.endpoint)
         if isinstance(exc, NoZapHandler):
             self._lost(f"refused: {exc}", errno.EFAULT)
         elif self.conn.peer_greeting is None and exc.code == ZMTP_UNSPECIFIED:

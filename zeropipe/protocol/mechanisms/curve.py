@@ -33,7 +33,9 @@ from zeropipe.protocol.errors import (
     ZMTP_MALFORMED_COMMAND_INITIATE,
     ZMTP_MALFORMED_COMMAND_MESSAGE,
     ZMTP_MALFORMED_COMMAND_READY,
+    ZMTP_MALFORMED_COMMAND_UNSPECIFIED,
     ZMTP_MALFORMED_COMMAND_WELCOME,
+    ZMTP_UNEXPECTED_COMMAND,
     LocalProtocolError,
     PeerErrorReceived,
     RemoteProtocolError,
@@ -63,6 +65,20 @@ _counter = struct.Struct(">Q")
 SEAL_IN_PLACE = 16384
 #: The flags byte inside a MESSAGE box, by ZMTP frame flags (MORE 1, COMMAND 4).
 _INNER_FLAGS = {0: b"\x00", FLAG_MORE: b"\x01", FLAG_COMMAND: b"\x02"}
+
+
+def _not_a_message(body: Buffer) -> None:
+    """Raise what libzmq reports for a frame that should have been a MESSAGE, checked in
+    its order: a command name that overruns, another command, then a short MESSAGE."""
+    if not body or body[0] + 1 > len(body):
+        raise RemoteProtocolError(
+            "CURVE frame is not a command", code=ZMTP_MALFORMED_COMMAND_UNSPECIFIED
+        )
+    if body[:8] != MESSAGE_NAME:
+        raise RemoteProtocolError(
+            "CURVE frame other than MESSAGE after the handshake", code=ZMTP_UNEXPECTED_COMMAND
+        )
+    raise RemoteProtocolError("CURVE MESSAGE too short", code=ZMTP_MALFORMED_COMMAND_MESSAGE)
 
 
 def _crypto_error(what: str) -> RemoteProtocolError:
@@ -355,9 +371,7 @@ class CurveMechanism(Mechanism):
 
     def unseal(self, body: Buffer) -> tuple[int, Buffer]:
         if len(body) < MESSAGE_OVERHEAD or body[:8] != MESSAGE_NAME:
-            raise RemoteProtocolError(
-                "CURVE frame is not a well-formed MESSAGE", code=ZMTP_MALFORMED_COMMAND_MESSAGE
-            )
+            _not_a_message(body)
         short = body[8:16] if type(body) is bytes else bytes(body[8:16])
         value = _counter.unpack(short)[0]
         if value <= self._recv_nonce:
