@@ -10,7 +10,7 @@ publisher never blocks on a slow subscriber (unless the caller checks
 
 from __future__ import annotations
 
-from zeropipe.patterns.trie import Subscriptions
+from zeropipe.patterns.trie import Lengths, Subscriptions, compacted
 from zeropipe.protocol import Message
 from zeropipe.protocol.frames import Buffer
 from zeropipe.transports.options import Options
@@ -28,7 +28,9 @@ class Distributor:
         self.subscriptions: dict[Pipe, Subscriptions] = {}
         #: prefix -> the pipes subscribed to it.
         self._index: dict[bytes, tuple[Pipe, ...]] = {}
-        self._lengths: list[int] = []
+        self._index_peak = 0
+        self._topic_lengths = Lengths()
+        self._lengths = self._topic_lengths.sorted
         #: Copies not queued because their subscriber was at its high-water mark.
         self.dropped = 0
 
@@ -51,7 +53,8 @@ class Distributor:
         pipes = self._index.get(topic)
         if pipes is None:
             self._index[topic] = (pipe,)
-            self._lengths = sorted({len(t) for t in self._index})
+            self._topic_lengths.add(len(topic))
+            self._index_peak = max(self._index_peak, len(self._index))
         else:
             self._index[topic] = (*pipes, pipe)
         return True
@@ -68,9 +71,9 @@ class Distributor:
         pipes = tuple(p for p in self._index.get(topic, _NONE) if p is not pipe)
         if pipes:
             self._index[topic] = pipes
-        else:
-            self._index.pop(topic, None)
-            self._lengths = sorted({len(t) for t in self._index})
+        elif self._index.pop(topic, None) is not None:
+            self._topic_lengths.remove(len(topic))
+            self._index, self._index_peak = compacted(self._index, self._index_peak)
 
     # -- sending -------------------------------------------------------------------
 

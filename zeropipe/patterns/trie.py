@@ -7,9 +7,53 @@ reason; prefix lengths are few in practice).
 
 from __future__ import annotations
 
-from collections import Counter
+from bisect import bisect_left, insort
+from typing import TypeVar
 
 from zeropipe.protocol.frames import Buffer
+
+_Table = TypeVar("_Table", bound=dict)  # type: ignore[type-arg]
+
+#: Tables that shrank below a quarter of their peak (and had this many entries) are
+#: rebuilt: Python's dicts keep their largest size, so a subscription flood would
+#: otherwise hold its memory for the socket's life.
+COMPACT_FROM = 4096
+
+
+def compacted(table: _Table, peak: int) -> tuple[_Table, int]:
+    """``table`` and its peak size, the table rebuilt smaller if it shrank a lot."""
+    size = len(table)
+    if size > peak:
+        return table, size
+    if peak >= COMPACT_FROM and size < peak // 4:
+        return type(table)(table), size
+    return table, peak
+
+
+class Lengths:
+    """The distinct lengths of a set of topics, kept sorted as topics come and go
+    (a subscription costs O(log n), not a re-sort)."""
+
+    __slots__ = ("_counts", "sorted")
+
+    def __init__(self) -> None:
+        self._counts: dict[int, int] = {}
+        #: The distinct lengths, ascending (the same list object for the set's life).
+        self.sorted: list[int] = []
+
+    def add(self, length: int) -> None:
+        count = self._counts.get(length, 0)
+        self._counts[length] = count + 1
+        if not count:
+            insort(self.sorted, length)
+
+    def remove(self, length: int) -> None:
+        count = self._counts[length] - 1
+        if count:
+            self._counts[length] = count
+            return
+        del self._counts[length]
+        del self.sorted[bisect_left(self.sorted, length)]
 
 
 class Subscriptions:
@@ -18,8 +62,8 @@ class Subscriptions:
     def __init__(self, counted: bool = False) -> None:
         self.counted = counted
         self._topics: dict[bytes, int] = {}
-        self._lengths: Counter[int] = Counter()
-        self._sorted_lengths: list[int] = []
+        self._lengths = Lengths()
+        self._sorted_lengths = self._lengths.sorted
 
     def add(self, topic: bytes) -> bool:
         """Add ``topic``; True when it was not there before."""
@@ -28,8 +72,7 @@ class Subscriptions:
             return False
         self._topics[topic] = count + 1
         if not count:
-            self._lengths[len(topic)] += 1
-            self._sorted_lengths = sorted(self._lengths)
+            self._lengths.add(len(topic))
         return not count
 
     def remove(self, topic: bytes) -> bool:
@@ -41,10 +84,7 @@ class Subscriptions:
             self._topics[topic] = count - 1
             return False
         del self._topics[topic]
-        self._lengths[len(topic)] -= 1
-        if not self._lengths[len(topic)]:
-            del self._lengths[len(topic)]
-        self._sorted_lengths = sorted(self._lengths)
+        self._lengths.remove(len(topic))
         return True
 
     def matches(self, data: Buffer) -> bool:

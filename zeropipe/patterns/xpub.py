@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter, deque
 
 from zeropipe.patterns.pub import PubCore
-from zeropipe.patterns.trie import Subscriptions
+from zeropipe.patterns.trie import Subscriptions, compacted
 from zeropipe.protocol import Message, SocketType
 from zeropipe.transports.options import Options
 from zeropipe.transports.pipe import Pipe
@@ -35,6 +35,7 @@ class XPubCore(PubCore):
         self.pending: deque[tuple[Message, Pipe]] = deque()
         #: How many subscribers want each topic (to tell first and last apart).
         self.topic_pipes: Counter[bytes] = Counter()
+        self._topics_peak = 0
         #: In manual mode, what each subscriber asked for (cancelled when it leaves).
         self.requested: dict[Pipe, Subscriptions] = {}
         self.last_from: Pipe | None = None
@@ -72,6 +73,7 @@ class XPubCore(PubCore):
             self.topic_pipes[topic] = left
             return False
         del self.topic_pipes[topic]
+        self.topic_pipes, self._topics_peak = compacted(self.topic_pipes, self._topics_peak)
         return True
 
     # -- what subscribers send ---------------------------------------------------
@@ -95,6 +97,7 @@ class XPubCore(PubCore):
             first = changed and self.topic_pipes[topic] == 0
             if changed:
                 self.topic_pipes[topic] += 1
+                self._topics_peak = max(self._topics_peak, len(self.topic_pipes))
             if first or opts.xpub_verbose or opts.xpub_verboser:
                 self.pending.append((notice, pipe))
         else:
