@@ -87,6 +87,57 @@ def test_connecting_pipe_survives_peers_that_hang_up_during_the_handshake() -> N
         ctx.term()
 
 
+def test_queued_messages_outlive_a_peer_that_hangs_up_right_after_its_ready() -> None:
+    """The peer's READY and its FIN arrive together: the handshake succeeds, and the first
+    queued message finds the connection gone while it is being sent. It must wait for the
+    next connection, in order, and the reactor must not spin on it (close() used to hang)."""
+    import socket
+    import struct
+
+    from zeropipe.protocol.greeting import build_greeting
+
+    body = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 4) + b"PULL"
+    ready = b"\x04" + bytes((len(body),)) + body
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(5)
+    port = listener.getsockname()[1]
+    ctx = zp.Context()
+    push = ctx.socket(zp.PUSH)
+    pull = ctx.socket(zp.PULL)
+    try:
+        push.linger = 0
+        push.reconnect_ivl = 20
+        pull.rcvtimeo = 5000
+        push.connect(f"tcp://127.0.0.1:{port}")
+        for text in (b"one", b"two", b"three"):
+            push.send(text, zp.NOBLOCK)  # they wait in the pipe
+        conn, _ = listener.accept()
+        conn.settimeout(5)
+        conn.sendall(build_greeting(b"NULL", False))
+        got = b""
+        while len(got) < 66:  # our greeting and the start of our READY
+            got += conn.recv(4096)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+        conn.sendall(ready)
+        conn.shutdown(socket.SHUT_WR)  # READY and FIN in one segment
+        time.sleep(0.2)
+        conn.close()
+        listener.close()
+        pull.bind(f"tcp://127.0.0.1:{port}")
+        assert [pull.recv() for _ in range(3)] == [b"one", b"two", b"three"]
+    finally:
+        listener.close()
+        closer = threading.Thread(target=push.close, daemon=True)
+        closer.start()
+        closer.join(5)
+        assert not closer.is_alive(), "close() hung: the reactor is stuck with the lock"
+        pull.close()
+        ctx.term()
+
+
 def test_connect_timeout_gives_up_on_a_connect_that_hangs() -> None:
     """CONNECT_TIMEOUT: a connect stuck in SYN_SENT is closed and retried.
 

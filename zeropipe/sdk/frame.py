@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import builtins
+import errno
 from typing import Any
 
+from zeropipe.errors import ZMQError
 from zeropipe.protocol.frames import Buffer
 
 
@@ -55,7 +57,7 @@ class Frame:
         for key, value in props.items():
             if key.lower() == wanted:
                 return value.decode() if isinstance(value, bytes) else value
-        raise KeyError(option)
+        raise ZMQError(errno.EINVAL, f"this message has no property {option!r}")
 
     def __len__(self) -> int:
         data = self._data

@@ -72,12 +72,19 @@ class Options:
         As libzmq: NULL consults ZAP only with a ZAP domain; a PLAIN server
         always does and refuses peers when no handler is bound; a CURVE server
         does whenever a handler is bound (without one it only encrypts, unless
-        ZAP_ENFORCE_DOMAIN is set).
+        ZAP_ENFORCE_DOMAIN is set with a ZAP domain), except that
+        ZAP_ENFORCE_DOMAIN without a domain turns ZAP off for CURVE.
         """
         mechanism = self.mechanism
         server = bool(self.as_server) and mechanism != b"NULL"
+        domain = bool(self.zap_domain)
         enforce = bool(self.zap_enforce_domain)
-        zap = (bool(self.zap_domain) or enforce) if mechanism == b"NULL" else server
+        if mechanism == b"NULL":
+            zap = domain
+        elif mechanism == b"CURVE":
+            zap = server and (domain or not enforce)  # libzmq's zap_required()
+        else:
+            zap = server  # a PLAIN server always asks (libzmq asserts it)
         return Security(
             mechanism=mechanism,
             as_server=server,
@@ -87,5 +94,5 @@ class Options:
             secret_key=self.curve_secretkey,
             server_key=self.curve_serverkey,
             zap=zap,
-            zap_required=enforce or (server and mechanism == b"PLAIN"),
+            zap_required=(enforce and domain) or mechanism == b"PLAIN",
         )

@@ -27,6 +27,7 @@ import logging
 import os
 import select
 import socket
+import struct
 import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -255,7 +256,7 @@ class StreamPipe(Pipe):
             return
         registry = self.owner.inproc
         opts = self.owner.options
-        address = self.peer_address if self.sock.family != socket.AF_UNIX else ""
+        address = self.peer_address if self.sock.family != socket.AF_UNIX else _ipc_peer(self.sock)
         frames = request_frames(b"1", opts.zap_domain, address.encode(), opts.routing_id, request)
         call = ZapCall(self.reactor, lambda result: self._zap_answered(result, conn))
         self._zap_call = call
@@ -321,9 +322,14 @@ class StreamPipe(Pipe):
         owner.wake()
 
     def _send_pending(self) -> None:
-        pending = self.pending
-        while pending and self.write(pending[0]):
-            pending.popleft()
+        # A write that finds the connection gone queues its message again in (a fresh)
+        # ``pending``: taking the queue first keeps the order and ends the loop.
+        waiting, self.pending = self.pending, deque()
+        while waiting and self.write(waiting[0]):
+            waiting.popleft()
+        if waiting:
+            waiting.extend(self.pending)
+            self.pending = waiting
 
     # -- heartbeats (reactor thread) -----------------------------------------
 
@@ -673,7 +679,9 @@ class StreamPipe(Pipe):
             # libzmq's CURVE decoder reports a bad MESSAGE like a failed handshake.
             self.owner.event(Event.HANDSHAKE_FAILED_PROTOCOL, exc.code, self.endpoint)
         if isinstance(exc, NoZapHandler):
-            self._lost(f"refused: {exc}", errno.EFAULT)
+            # As libzmq: reported, then silence until HANDSHAKE_IVL (no reconnect storm).
+            self.owner.event(Event.HANDSHAKE_FAILED_NO_DETAIL, errno.EFAULT, self.endpoint)
+            self._failure_reported = True
         elif self.conn.peer_greeting is None and exc.code == ZMTP_UNSPECIFIED:
             self._lost(f"protocol error: {exc}", errno.EPROTO)  # not ZMTP at all
         else:
@@ -863,6 +871,16 @@ class SecureStreamPipe(StreamPipe):
 def stream_pipe_class(options: Options) -> type[StreamPipe]:
     """The pipe class for a socket's new connections: sealed frames under CURVE."""
     return SecureStreamPipe if options.mechanism == b"CURVE" else StreamPipe
+
+
+def _ipc_peer(sock: socket.socket) -> str:
+    """An ipc peer as libzmq names it to ZAP: ``localhost:uid:gid:pid`` (SO_PEERCRED)."""
+    try:
+        cred = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return ""
+    pid, uid, gid = struct.unpack("3i", cred)
+    return f"localhost:{uid}:{gid}:{pid}"
 
 
 def _drain_and_close(sock: socket.socket) -> None:
