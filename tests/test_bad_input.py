@@ -27,12 +27,12 @@ from __future__ import annotations
 import contextlib
 import socket
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from rawzmtp import MemoryPeak, split_frames
 
 import zeropipe as zmq
 from zeropipe.protocol.commands import encode_error, encode_metadata
@@ -97,23 +97,7 @@ def long_header(size: int, flags: int = 0) -> bytes:
 
 def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
     """(flags, body) of the complete frames in ``data``."""
-    out = []
-    pos = 0
-    while pos + 2 <= len(data):
-        flags = data[pos]
-        if flags & FLAG_LONG:
-            if pos + 9 > len(data):
-                break
-            size = int.from_bytes(data[pos + 1 : pos + 9], "big")
-            pos += 9
-        else:
-            size = data[pos + 1]
-            pos += 2
-        if pos + size > len(data):
-            break
-        out.append((flags, data[pos : pos + size]))
-        pos += size
-    return out
+    return split_frames(data)[0]
 
 
 def parse_commands(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -131,34 +115,6 @@ def data_frames(data: bytes) -> list[bytes]:
 
 
 # -- memory and monitor --------------------------------------------------------------------
-
-
-class MemoryPeak:
-    """tracemalloc's peak of everything Python allocates inside the ``with`` block."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._was_tracing = False
-        self._base = 0
-
-    def __enter__(self) -> MemoryPeak:
-        self._was_tracing = tracemalloc.is_tracing()
-        if self._was_tracing:
-            self._base = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-        else:
-            tracemalloc.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.peak = tracemalloc.get_traced_memory()[1] - self._base
-        if not self._was_tracing:
-            tracemalloc.stop()
-
-    def problems(self, bound: int = MEMORY_BOUND) -> list[str]:
-        if self.peak <= bound:
-            return []
-        return [f"allocated up to {self.peak / 2**20:.1f} MiB, above {bound / 2**20:.0f} MiB"]
 
 
 def drain_events(monitor: Any) -> list[tuple[int, int]]:
@@ -577,7 +533,7 @@ def start_case(
 
 def run_case(harness: Harness, case: Hostile, *, use_pyzmq: bool = False) -> None:
     pull, push, monitor, address = start_case(harness, case, use_pyzmq=use_pyzmq)
-    with MemoryPeak() as memory:
+    with MemoryPeak(MEMORY_BOUND) as memory:
         problems = run_hostile(harness, pull, monitor, address, case)
         problems += check_good_peer(pull, push)
     problems += memory.problems()
@@ -630,7 +586,7 @@ def test_identity_of_256_bytes_is_refused_by_a_router(harness: Harness) -> None:
     good_id, body = router.recv_multipart()
     assert body == b"warm-up"
     raw = harness.raw(address)
-    with MemoryPeak() as memory:
+    with MemoryPeak(MEMORY_BOUND) as memory:
         send_chunks(raw, (dealer_handshake(b"I" * 256), frame(b"EVIL")))
         closed, _ = wait_closed(raw, CLOSE_TIMEOUT_S)
         problems = [] if closed else ["the connection announcing 256 bytes was not closed"]

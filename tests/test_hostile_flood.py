@@ -49,6 +49,7 @@ from typing import Any
 import pytest
 from deadlines import term_with_deadline
 from pubsub_sync import sync
+from rawzmtp import split_frames
 
 import zeropipe
 from zeropipe.protocol.commands import encode_metadata
@@ -119,25 +120,6 @@ def subscription(topic: bytes, *, form: str, cancel: bool = False) -> bytes:
 
 def flood_topic(i: int) -> bytes:
     return b"t%06d" % i
-
-
-def parse_frames(data: bytes) -> tuple[list[tuple[int, bytes]], int]:
-    """(flags, body) of the complete frames in ``data``, and where the incomplete rest starts."""
-    frames = []
-    pos = 0
-    while pos + 2 <= len(data):
-        flags = data[pos]
-        if flags & FLAG_LONG:
-            if pos + 9 > len(data):
-                break
-            size, start = int.from_bytes(data[pos + 1 : pos + 9], "big"), pos + 9
-        else:
-            size, start = data[pos + 1], pos + 2
-        if start + size > len(data):
-            break
-        frames.append((flags, data[start : start + size]))
-        pos = start + size
-    return frames, pos
 
 
 # -- the publisher, in a child process -------------------------------------------------------
@@ -311,7 +293,7 @@ class RawSubscriber:
         # the publisher's greeting and READY: then the handshake is done
         deadline = time.monotonic() + WAIT_S
         while True:
-            frames, used = parse_frames(bytes(self._received[64:]))
+            frames, used = split_frames(bytes(self._received[64:]))
             if len(self._received) >= 64 and frames:
                 assert frames[0][0] & FLAG_COMMAND, frames[0]
                 assert frames[0][1][1:6] == b"READY", frames[0]
@@ -332,7 +314,7 @@ class RawSubscriber:
     def take_messages(self, timeout: float) -> None:
         """Read what has arrived (waiting up to ``timeout`` for it) into ``messages``."""
         self._read(timeout)
-        frames, used = parse_frames(bytes(self._received))
+        frames, used = split_frames(bytes(self._received))
         self.messages += [body for flags, body in frames if not flags & FLAG_COMMAND]
         del self._received[:used]
 

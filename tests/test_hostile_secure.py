@@ -33,13 +33,13 @@ import os
 import socket
 import threading
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
 import pytest
+from rawzmtp import MemoryPeak, command_bodies
 
 pytest.importorskip("nacl")
 
@@ -496,53 +496,7 @@ def error_reason(body: bytes) -> str | None:
 
 def commands_in(data: bytes) -> list[bytes]:
     """The bodies of the complete command frames in ``data`` (frames, the greeting read)."""
-    bodies = []
-    pos = 0
-    while pos + 2 <= len(data):
-        flags = data[pos]
-        if flags & FLAG_LONG:
-            size = int.from_bytes(data[pos + 1 : pos + 9], "big")
-            pos += 9
-        else:
-            size = data[pos + 1]
-            pos += 2
-        if pos + size > len(data):
-            break
-        if flags & FLAG_COMMAND:
-            bodies.append(data[pos : pos + size])
-        pos += size
-    return bodies
-
-
-# -- memory --------------------------------------------------------------------------------------
-
-
-class MemoryPeak:
-    """tracemalloc's peak of everything Python allocates inside the ``with`` block."""
-
-    def __init__(self) -> None:
-        self.peak = 0
-        self._was_tracing = False
-        self._base = 0
-
-    def __enter__(self) -> MemoryPeak:
-        self._was_tracing = tracemalloc.is_tracing()
-        if self._was_tracing:
-            self._base = tracemalloc.get_traced_memory()[0]
-            tracemalloc.reset_peak()
-        else:
-            tracemalloc.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.peak = tracemalloc.get_traced_memory()[1] - self._base
-        if not self._was_tracing:
-            tracemalloc.stop()
-
-    def problems(self) -> list[str]:
-        if self.peak <= MEMORY_BOUND:
-            return []
-        return [f"allocated up to {self.peak / 2**20:.1f} MiB, above {MEMORY_BOUND / 2**20} MiB"]
+    return command_bodies(data)
 
 
 # -- the bench: sockets of one implementation, raw peers, ZAP handlers ---------------------------
@@ -1237,7 +1191,7 @@ def run_case(b: Bench, case: Case, mechanism: str) -> None:
     assert receive(server) == [b"warm-up"]
     b.drain_events(monitor)  # the good peer's: what comes next is the hostile peer's
     asked = len(zap.requests) if zap is not None else 0
-    with MemoryPeak() as memory:
+    with MemoryPeak(MEMORY_BOUND) as memory:
         attack = Attack(b, server, address)
         case.act(attack)
         problems = check_ending(b, monitor, attack.wire, case)
@@ -1299,7 +1253,7 @@ def test_identity_of_255_bytes_in_initiate_reaches_a_router(impl: str) -> None:
         good_id, body = receive(router)
         assert body == b"warm-up"
         client = CurveClient(b.wire(address), b.server_public)
-        with MemoryPeak() as memory:
+        with MemoryPeak(MEMORY_BOUND) as memory:
             client.handshake({"Socket-Type": b"DEALER", "Identity": ROUTING_ID_255})
             client.wire.send(client.message(b"hello"))
             assert receive(router) == [ROUTING_ID_255, b"hello"]

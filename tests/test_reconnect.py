@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -10,6 +11,16 @@ import pytest
 import zeropipe as zp
 
 pytestmark = pytest.mark.timeout(20)
+
+
+def _raw_listener() -> tuple[socket.socket, int]:
+    """A plain TCP listener on a free loopback port, for tests that play the peer by hand."""
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(5)
+    return listener, listener.getsockname()[1]
 
 
 def test_push_reconnects_to_a_restarted_peer_by_itself() -> None:
@@ -55,14 +66,7 @@ def test_connecting_pipe_survives_peers_that_hang_up_during_the_handshake() -> N
     The connecting pipe exists from connect() on (IMMEDIATE 0): each new connection needs a
     fresh handshake, however the last one ended.
     """
-    import socket
-
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(5)
-    port = listener.getsockname()[1]
+    listener, port = _raw_listener()
     ctx = zp.Context()
     push = ctx.socket(zp.PUSH)
     pull = ctx.socket(zp.PULL)
@@ -91,19 +95,13 @@ def test_queued_messages_outlive_a_peer_that_hangs_up_right_after_its_ready() ->
     """The peer's READY and its FIN arrive together: the handshake succeeds, and the first
     queued message finds the connection gone while it is being sent. It must wait for the
     next connection, in order, and the reactor must not spin on it (close() used to hang)."""
-    import socket
     import struct
 
     from zeropipe.protocol.greeting import build_greeting
 
     body = b"\x05READY\x0bSocket-Type" + struct.pack(">I", 4) + b"PULL"
     ready = b"\x04" + bytes((len(body),)) + body
-    listener = socket.socket()
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(5)
-    port = listener.getsockname()[1]
+    listener, port = _raw_listener()
     ctx = zp.Context()
     push = ctx.socket(zp.PUSH)
     pull = ctx.socket(zp.PULL)
@@ -144,8 +142,6 @@ def test_connect_timeout_gives_up_on_a_connect_that_hangs() -> None:
     The listener's accept queue is full, so the kernel drops our SYNs and, left alone, the
     connect would wait for minutes of SYN retransmissions.
     """
-    import socket
-
     from zeropipe.utils.monitor import recv_monitor_message
 
     listener = socket.socket()
@@ -180,8 +176,6 @@ def test_connect_timeout_gives_up_on_a_connect_that_hangs() -> None:
 
 def test_tcp_maxrt_sets_the_connection_user_timeout() -> None:
     """TCP_MAXRT reaches the kernel as TCP_USER_TIMEOUT on both ends' connections."""
-    import socket
-
     if not hasattr(socket, "TCP_USER_TIMEOUT"):
         pytest.skip("no TCP_USER_TIMEOUT here")
     ctx = zp.Context()

@@ -15,8 +15,14 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from zeropipe.protocol.commands import ERROR, Metadata, encode_error
-from zeropipe.protocol.errors import AuthenticationFailed, NoZapHandler
+from zeropipe.protocol.commands import ERROR, Metadata, decode_error, encode_error
+from zeropipe.protocol.errors import (
+    ZMTP_UNEXPECTED_COMMAND,
+    AuthenticationFailed,
+    NoZapHandler,
+    PeerErrorReceived,
+    RemoteProtocolError,
+)
 from zeropipe.protocol.frames import Buffer, encode_command
 from zeropipe.protocol.zap import ZapReply, ZapRequest
 
@@ -129,3 +135,28 @@ class Mechanism(ABC):
     def unseal(self, body: Buffer) -> tuple[int, Buffer]:
         """The flags (as ZMTP's) and payload of a received MESSAGE, or raise."""
         raise NotImplementedError
+
+
+class SteppedMechanism(Mechanism):
+    """A handshake of commands in a fixed order, each answered in turn (PLAIN, CURVE)."""
+
+    def __init__(self, metadata: Metadata, **kwargs: bool) -> None:
+        super().__init__(metadata, **kwargs)
+        #: The command the peer must send next (b"" while none is due).
+        self._expect = b""
+        self._queue: list[tuple[bytes, bytes]] = []
+
+    def next_commands(self) -> list[tuple[bytes, bytes]]:
+        queued, self._queue = self._queue, []
+        return queued
+
+    def _take(self, name: bytes, data: bytes) -> None:
+        """Accept only the expected command now (an ERROR from a server ends it all)."""
+        if name == ERROR and not self.as_server:
+            raise PeerErrorReceived(decode_error(data))
+        if name != self._expect or self.zap_request is not None:
+            raise RemoteProtocolError(
+                f"unexpected command {name!r} during the {self.name.decode()} handshake",
+                code=ZMTP_UNEXPECTED_COMMAND,
+            )
+        self._expect = b""

@@ -24,7 +24,7 @@ import hmac
 import os
 import struct
 
-from zeropipe.protocol.commands import ERROR, READY, Metadata, decode_error, encode_metadata
+from zeropipe.protocol.commands import READY, Metadata, encode_metadata
 from zeropipe.protocol.errors import (
     ZMTP_CRYPTOGRAPHIC,
     ZMTP_INVALID_SEQUENCE,
@@ -37,13 +37,12 @@ from zeropipe.protocol.errors import (
     ZMTP_MALFORMED_COMMAND_WELCOME,
     ZMTP_UNEXPECTED_COMMAND,
     LocalProtocolError,
-    PeerErrorReceived,
     RemoteProtocolError,
 )
 from zeropipe.protocol.frames import FLAG_COMMAND, FLAG_MORE, SHORT_HEADER, Buffer, frame_header
 from zeropipe.protocol.mechanisms import sodium
-from zeropipe.protocol.mechanisms.base import Mechanism
-from zeropipe.protocol.mechanisms.plain import peer_metadata, unexpected
+from zeropipe.protocol.mechanisms.base import SteppedMechanism
+from zeropipe.protocol.mechanisms.plain import peer_metadata
 from zeropipe.protocol.zap import ZapRequest
 
 HELLO = b"HELLO"
@@ -85,7 +84,7 @@ def _crypto_error(what: str) -> RemoteProtocolError:
     return RemoteProtocolError(f"CURVE: {what}", code=ZMTP_CRYPTOGRAPHIC)
 
 
-class CurveMechanism(Mechanism):
+class CurveMechanism(SteppedMechanism):
     """Either side of CURVE. Keys are 32 raw bytes."""
 
     name = b"CURVE"
@@ -116,7 +115,6 @@ class CurveMechanism(Mechanism):
         self._cookie_key: bytes | None = None
         self._send_nonce = 0
         self._recv_nonce = 0
-        self._queue: list[tuple[bytes, bytes]] = []
         self._send_box: sodium.Box | None = None
         self._recv_box: sodium.Box | None = None
         self._send_prefix = b"CurveZMQMESSAGES" if as_server else b"CurveZMQMESSAGEC"
@@ -130,15 +128,10 @@ class CurveMechanism(Mechanism):
         if not self.as_server and not self._send_nonce:
             self._expect = WELCOME
             self._queue.append((HELLO, self._hello()))
-        queued, self._queue = self._queue, []
-        return queued
+        return super().next_commands()
 
     def process_command(self, name: bytes, data: bytes) -> None:
-        if name == ERROR and not self.as_server:
-            raise PeerErrorReceived(decode_error(data))
-        if name != self._expect or self.zap_request is not None:
-            raise unexpected(name, "CURVE")
-        self._expect = b""
+        self._take(name, data)
         if name == HELLO:
             self._on_hello(data)
         elif name == WELCOME:

@@ -8,11 +8,9 @@ PLAIN sends the password in clear; it authenticates, it does not protect.
 from __future__ import annotations
 
 from zeropipe.protocol.commands import (
-    ERROR,
     LIBZMQ_PLAIN_ERROR,
     READY,
     Metadata,
-    decode_error,
     decode_metadata,
     encode_error,
     encode_metadata,
@@ -21,12 +19,10 @@ from zeropipe.protocol.errors import (
     ZMTP_INVALID_METADATA,
     ZMTP_MALFORMED_COMMAND_HELLO,
     ZMTP_MALFORMED_COMMAND_WELCOME,
-    ZMTP_UNEXPECTED_COMMAND,
-    PeerErrorReceived,
     RemoteProtocolError,
 )
 from zeropipe.protocol.frames import frame_header
-from zeropipe.protocol.mechanisms.base import Mechanism
+from zeropipe.protocol.mechanisms.base import SteppedMechanism
 from zeropipe.protocol.zap import ZapRequest
 
 HELLO = b"HELLO"
@@ -62,14 +58,6 @@ def _malformed_hello() -> RemoteProtocolError:
     )
 
 
-def unexpected(name: bytes, mechanism: str) -> RemoteProtocolError:
-    """The peer sent a command this point of the handshake does not allow."""
-    return RemoteProtocolError(
-        f"unexpected command {name!r} during the {mechanism} handshake",
-        code=ZMTP_UNEXPECTED_COMMAND,
-    )
-
-
 def peer_metadata(data: bytes) -> Metadata:
     """Decode INITIATE/READY metadata with libzmq's error code."""
     try:
@@ -78,7 +66,7 @@ def peer_metadata(data: bytes) -> Metadata:
         raise RemoteProtocolError(str(exc), code=ZMTP_INVALID_METADATA) from None
 
 
-class PlainMechanism(Mechanism):
+class PlainMechanism(SteppedMechanism):
     """Either side of PLAIN; the server always needs a ZAP handler (as libzmq)."""
 
     name = b"PLAIN"
@@ -92,24 +80,14 @@ class PlainMechanism(Mechanism):
         password: bytes = b"",
     ) -> None:
         super().__init__(metadata, as_server=as_server, zap=True, zap_required=True)
-        self._hello = b"" if as_server else encode_hello(username, password)
-        self._queue: list[tuple[bytes, bytes]] = []
         self._expect = HELLO if as_server else WELCOME
         if not as_server:
-            self._queue.append((HELLO, self._hello))
-
-    def next_commands(self) -> list[tuple[bytes, bytes]]:
-        queued, self._queue = self._queue, []
-        return queued
+            self._queue.append((HELLO, encode_hello(username, password)))
 
     def process_command(self, name: bytes, data: bytes) -> None:
-        if name == ERROR and not self.as_server:
-            raise PeerErrorReceived(decode_error(data))
-        if name != self._expect or self.zap_request is not None:
-            raise unexpected(name, "PLAIN")
+        self._take(name, data)
         if name == HELLO:
             username, password = decode_hello(data)
-            self._expect = b""
             self.ask_zap(ZapRequest(self.name, (username, password)))
         elif name == WELCOME:
             if data:
@@ -120,11 +98,9 @@ class PlainMechanism(Mechanism):
             self._queue.append((INITIATE, encode_metadata(self.local_metadata)))
         elif name == INITIATE:
             self.peer_metadata = peer_metadata(data)
-            self._expect = b""
             self._queue.append((READY, encode_metadata(self.local_metadata)))
         else:  # READY, client side
             self.peer_metadata = peer_metadata(data)
-            self._expect = b""
 
     def error_frame(self, reason: str) -> bytes:
         # In libzmq's form: a PLAIN client of libzmq's reads no other (see LIBZMQ_PLAIN_ERROR).
