@@ -33,6 +33,8 @@ class FairQueue:
     def _remove(self, pipe: Pipe) -> None:
         index = self.pipes.index(pipe)
         self.pipes.remove(pipe)
+        if self.last_pipe is pipe:
+            self.last_pipe = None  # a closed connection's state must not outlive it
         if index < self._next:
             self._next -= 1
         self._changed()

@@ -50,6 +50,10 @@ IDLE_READ_DELAY = 0.05
 Callback = Callable[[], None]
 
 
+#: Past this many scheduled timers, the cancelled ones are purged now and then.
+PURGE_TIMERS_FROM = 1024
+
+
 class Timer:
     """A handle to cancel a scheduled call."""
 
@@ -62,6 +66,11 @@ class Timer:
 
     def cancel(self) -> None:
         self.cancelled = True
+        self.callback = _nothing  # the heap keeps the entry until it is due, not what it holds
+
+
+def _nothing() -> None:
+    pass
 
 
 class Reactor:
@@ -137,7 +146,13 @@ class Reactor:
     def call_later(self, delay: float, fn: Callback) -> Timer:
         """Schedule ``fn`` after ``delay`` seconds (reactor thread only)."""
         timer = Timer(time.monotonic() + delay, fn)
-        heapq.heappush(self._timers, (timer.when, next(self._seq), timer))
+        timers = self._timers
+        heapq.heappush(timers, (timer.when, next(self._seq), timer))
+        if len(timers) >= PURGE_TIMERS_FROM and not len(timers) % PURGE_TIMERS_FROM:
+            # Cancelled timers wait in the heap until due (a handshake timer: 30 s); when
+            # many connections come and go, drop them rather than let the heap grow.
+            timers[:] = [entry for entry in timers if not entry[2].cancelled]
+            heapq.heapify(timers)
         return timer
 
     def add_reader(self, fd: int, fn: Callback) -> None:

@@ -26,6 +26,10 @@ from zeropipe.transports.reactor import Reactor
 ZapResult = ZapReply | RemoteProtocolError | ConnectionError | None
 
 
+def _ignore(result: ZapResult) -> None:
+    pass
+
+
 class ZapCall:
     """One ZAP request in flight; a pipe owner of its own (see PipeOwner)."""
 
@@ -61,6 +65,7 @@ class ZapCall:
         """The connection is gone: drop the request (the handler's reply is discarded)."""
         with self.lock:
             self._done = True
+            self.on_result = _ignore
             if self.pipe is not None:
                 self.pipe.close()
 
@@ -86,7 +91,10 @@ class ZapCall:
         self._done = True
         if self.pipe is not None:
             self.pipe.close()
-        self.reactor.call_soon(self.on_result, result)
+        # The handler socket forgets its end of the pipe only when it next reads: until
+        # then this call must not keep the connection (and its state) alive.
+        on_result, self.on_result = self.on_result, _ignore
+        self.reactor.call_soon(on_result, result)
 
     # -- PipeOwner -----------------------------------------------------------
 
