@@ -75,6 +75,19 @@ class SocketCore:
             self.pipes.remove(pipe)
             self.on_detach(pipe)
 
+    #: Set, without the lock, by an inproc peer that closed its end of a pipe.
+    peer_gone = False
+
+    def reap_dead_pipes(self) -> None:
+        """Forget inproc pipes whose peer closed and that hold nothing to read (lock held).
+
+        A socket that serves many short-lived inproc peers (a ZAP handler: one pipe
+        per request) would otherwise keep every dead pipe until it next reads.
+        """
+        self.peer_gone = False
+        for pipe in [p for p in self.pipes if not p.alive and not p.pollable and not p.has_in()]:
+            self.detach(pipe)
+
     def on_pipe_event(self, pipe: Pipe, event: Any) -> None:
         """Control events are ignored unless a pattern wants them."""
 
@@ -181,6 +194,8 @@ class SocketCore:
         """
         msg = self.xrecv()
         if msg is None:
+            if self.peer_gone:
+                self.reap_dead_pipes()
             self.flush_all()
             if time.monotonic() - self.sent_at > ANSWER_DELAY:
                 self.pump()
@@ -189,6 +204,8 @@ class SocketCore:
 
     def poll_fds(self, events: int) -> list[tuple[int, int]]:
         """What a parked thread should poll, besides the waker."""
+        if self.peer_gone:
+            self.reap_dead_pipes()
         fds = []
         for pipe in self.pipes:
             if not isinstance(pipe, StreamPipe) or not pipe.ready:

@@ -109,6 +109,7 @@ class _Unbound:
     parked = False
     absorbs_input = False
     input_pending = False
+    peer_gone = False
     inproc = None
 
     def wake(self) -> None:

@@ -35,6 +35,8 @@ class PipeOwner(Protocol):
     input_pending: bool
     #: The Context's inproc names (where a ZAP handler is found), if any.
     inproc: InprocRegistry | None
+    #: Set by an inproc peer that closed its end: forget dead pipes soon.
+    peer_gone: bool
 
     def attach(self, pipe: Pipe) -> bool:
         """Offer a ready pipe; False refuses it (it will be closed)."""
@@ -177,6 +179,7 @@ class InprocPipe(Pipe):
         peer = self.peer
         if peer.alive:
             peer.alive = peer.ready = False
+            peer.owner.peer_gone = True
             if peer.owner.absorbs_input:
                 peer.owner.input_pending = True  # a publisher reaps it (and its topics)
             peer.owner.wake()

@@ -38,6 +38,7 @@ class ZapCall:
     parked = True  # so the handler's writes (and its closing) always wake us
     absorbs_input = False
     input_pending = False
+    peer_gone = False
     inproc: InprocRegistry | None = None
 
     def __init__(self, reactor: Reactor, on_result: Callable[[ZapResult], None]) -> None:
