@@ -8,7 +8,7 @@ import runpy
 import sys
 
 import zeropipe
-from zeropipe.cli import keygen, tools
+from zeropipe.cli import codegen, keygen, tools
 
 TYPE_HELP = "socket type: PUSH, PULL, PUB, SUB, REQ, REP, DEALER, ROUTER, PAIR, XPUB, XSUB"
 
@@ -150,7 +150,21 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argparse.A
         help="a metadata property of the certificates (repeat)",
     )
     keys.add_argument("--force", action="store_true", help="replace existing certificates of NAME")
-    return parser, {("send",): send, ("football", "watch"): watch}
+
+    gen = sub.add_parser(
+        "codegen",
+        help="typed-message modules from .proto/.thrift schemas, or schemas from modules",
+        description="Write one Python module of typed messages per .proto/.thrift file "
+        "(SOURCE: files or directories) into the package DIR; with --emit, import the Python "
+        "modules or packages SOURCE and write their messages as .proto/.thrift files into DIR. "
+        "Needs the codegen extra: pip install 'zeropipe[codegen]'.",
+    )
+    gen.add_argument("sources", nargs="+", metavar="SOURCE")
+    gen.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    gen.add_argument(
+        "--emit", choices=("proto", "thrift"), help="write schemas from Python messages"
+    )
+    return parser, {("send",): send, ("football", "watch"): watch, ("codegen",): gen}
 
 
 def _parse(
@@ -167,6 +181,8 @@ def _parse(
 
 
 def _dispatch(ns: argparse.Namespace) -> int:
+    if ns.command == "codegen":
+        return codegen.codegen(ns.sources, ns.output, emit=ns.emit)
     if ns.command == "keygen":
         return keygen.keygen(ns.name, ns.directory, ns.metadata, force=ns.force)
     if ns.command == "send":
