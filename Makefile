@@ -29,7 +29,12 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 
 fuzz: $(STAMP)
-	$(BIN)/python -m pytest -q tests/test_protocol_fuzz.py --hypothesis-profile=long -p no:xdist
+	$(BIN)/python -m pytest -q tests/test_protocol_fuzz.py tests/test_mechanism_fuzz.py \
+		--hypothesis-profile=long -p no:xdist
+	for mechanism in null plain curve; do \
+		$(BIN)/python -m tests.fuzz.socket_fuzz --seconds $${FUZZ_SECONDS:-60} \
+			--mechanism $$mechanism || exit 1; \
+	done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
