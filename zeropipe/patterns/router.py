@@ -102,6 +102,8 @@ class RouterCore(SocketCore):
             return True
         if not pipe.write(body if len(body) > 1 else body[0]):
             if self.options.router_mandatory:
+                if not pipe.alive:  # the write found the peer gone
+                    raise ZMQError(errno.EHOSTUNREACH, "Host unreachable: the peer just left")
                 return False  # full: the caller waits, or gets EAGAIN
             self.drops += 1  # a full peer misses it
         return True
