@@ -39,6 +39,20 @@ from zeropipe.sdk.proxy import (
     proxy_steerable,
 )
 from zeropipe.sdk.security import SecurityMechanism
+from zeropipe.sdk.typed import (
+    AsyncPublisher,
+    AsyncPuller,
+    AsyncPusher,
+    AsyncReplier,
+    AsyncRequester,
+    AsyncSubscriber,
+    Publisher,
+    Puller,
+    Pusher,
+    Replier,
+    Requester,
+    Subscriber,
+)
 from zeropipe.transports.monitor import PROTOCOL_ERROR_ZMTP_UNSPECIFIED, Event
 
 __version__ = "0.1.0"
@@ -101,6 +115,12 @@ __all__ = [
     "QUEUE",
     "STREAMER",
     "Again",
+    "AsyncPublisher",
+    "AsyncPuller",
+    "AsyncPusher",
+    "AsyncReplier",
+    "AsyncRequester",
+    "AsyncSubscriber",
     "Context",
     "ContextOption",
     "ContextTerminated",
@@ -114,10 +134,16 @@ __all__ = [
     "Peer",
     "PollEvent",
     "Poller",
+    "Publisher",
+    "Puller",
+    "Pusher",
+    "Replier",
+    "Requester",
     "SecurityMechanism",
     "Socket",
     "SocketOption",
     "SocketType",
+    "Subscriber",
     "ZMQBaseError",
     "ZMQBindError",
     "ZMQError",

@@ -15,8 +15,25 @@ import zeropipe as _zeropipe
 from zeropipe.sdk.aio import Context as Context
 from zeropipe.sdk.aio import Poller as Poller
 from zeropipe.sdk.aio import Socket as Socket
+from zeropipe.sdk.typed import AsyncPublisher as Publisher
+from zeropipe.sdk.typed import AsyncPuller as Puller
+from zeropipe.sdk.typed import AsyncPusher as Pusher
+from zeropipe.sdk.typed import AsyncReplier as Replier
+from zeropipe.sdk.typed import AsyncRequester as Requester
+from zeropipe.sdk.typed import AsyncSubscriber as Subscriber
 
-_ASYNC = {"Context": Context, "Poller": Poller, "Socket": Socket}
+_ASYNC = {
+    "Context": Context,
+    "Poller": Poller,
+    "Socket": Socket,
+    # The typed wrappers too: here their asyncio versions.
+    "Publisher": Publisher,
+    "Puller": Puller,
+    "Pusher": Pusher,
+    "Replier": Replier,
+    "Requester": Requester,
+    "Subscriber": Subscriber,
+}
 _LEFT_OUT = {"select"}
 """The blocking ``zeropipe.select`` would stall the loop (and shadow the stdlib module)."""
 

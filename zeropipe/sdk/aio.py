@@ -28,6 +28,7 @@ import weakref
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
+from zeropipe.codecs import Codec
 from zeropipe.errors import Again, ContextTerminated
 from zeropipe.protocol import Message
 from zeropipe.sdk import context as _context
@@ -392,6 +393,17 @@ class Socket(_socket.Socket):
     ) -> None:
         await self.send_multipart(serialize(msg), flags, copy)
 
+    async def send_message(  # type: ignore[override]
+        self,
+        obj: Any,
+        codec: str | int | Codec | None = None,
+        flags: int = 0,
+        *,
+        routing_id: bytes | Sequence[bytes] | None = None,
+    ) -> None:
+        """Send a typed message as ``[header, payload]`` (see the blocking ``send_message``)."""
+        await self.send_multipart(_socket._typed_frames(self, obj, codec, routing_id), flags)
+
     # -- receiving -----------------------------------------------------------
 
     async def _arecv(self, flags: int) -> Message:
@@ -474,6 +486,18 @@ class Socket(_socket.Socket):
         self, deserialize: Callable[[list[Any]], T], flags: int = 0, copy: bool = True
     ) -> T:
         return deserialize(await self.recv_multipart(flags, copy))
+
+    async def recv_message(
+        self,
+        expected: type | tuple[type, ...] | None = None,
+        flags: int = 0,
+        *,
+        max_size: int | None = None,
+    ) -> Any:
+        """Receive one typed message (see the blocking ``recv_message``): the object, or
+        ``(envelope, obj)`` on a ROUTER; DecodeError for a bad one, which is consumed."""
+        frames = await self.recv_multipart(flags)
+        return _socket._typed_message(self, frames, expected, max_size)
 
     async def recv_into(  # type: ignore[override]
         self, buffer: Any, /, *, nbytes: int = 0, flags: int = 0
