@@ -27,6 +27,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.codecs
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_protocol_fuzz.py tests/test_mechanism_fuzz.py \
