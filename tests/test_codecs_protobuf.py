@@ -9,15 +9,14 @@ both encodings are byte-identical.
 from __future__ import annotations
 
 import enum
-import importlib.util
 import math
 import sys
 import threading
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from codec_support import load_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -240,21 +239,11 @@ def pb2(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     assert protoc.main(args) == 0
     sys.path.insert(0, str(out))
     try:
-        _PB2["inner"] = _load(out / "pbtest_inner_pb2.py", "pbtest_inner_pb2")
-        _PB2["main"] = _load(out / "pbtest_main_pb2.py", "pbtest_main_pb2")
+        _PB2["inner"] = load_module(out / "pbtest_inner_pb2.py", "pbtest_inner_pb2")
+        _PB2["main"] = load_module(out / "pbtest_main_pb2.py", "pbtest_main_pb2")
     finally:
         sys.path.remove(str(out))
     return _PB2["main"]
-
-
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def _protoc_class(obj_or_cls: Any) -> Any:
@@ -720,7 +709,7 @@ def test_not_a_message_is_refused(codec: ProtobufCodec) -> None:
 
 def test_a_slow_backend_warns(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(protobuf_codec, "backend", lambda: "python")
-    monkeypatch.setattr(protobuf_codec, "_RUNTIME", None)
+    monkeypatch.setattr(protobuf_codec._runtime, "value", None)
     with pytest.warns(RuntimeWarning, match="upb"):
         codec = ProtobufCodec()
     obj = Containers(names=["a"], colors=[Color.RED])  # repeated fields go through extend
@@ -729,7 +718,7 @@ def test_a_slow_backend_warns(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_missing_protobuf_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "google.protobuf.descriptor_pool", None)
-    monkeypatch.setattr(protobuf_codec, "_RUNTIME", None)
+    monkeypatch.setattr(protobuf_codec._runtime, "value", None)
     with pytest.raises(MissingCodecError) as info:
         ProtobufCodec()
     assert "pip install 'zeropipe[protobuf]'" in str(info.value)

@@ -738,7 +738,7 @@ def _without_fastbinary() -> Iterator[None]:
     """The thrift package as installed without its C accelerator."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setitem(sys.modules, "thrift.protocol.fastbinary", None)
-        mp.setattr(thrift_codec, "_RUNTIME", None)
+        mp.setattr(thrift_codec._runtime, "value", None)
         mp.setattr(thrift_codec, "_WARNED", False)
         yield
 
@@ -790,7 +790,7 @@ def test_without_fastbinary_random_bytes(
 
 def test_missing_thrift_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "thrift.transport.TTransport", None)
-    monkeypatch.setattr(thrift_codec, "_RUNTIME", None)
+    monkeypatch.setattr(thrift_codec._runtime, "value", None)
     for cls, name in ((ThriftBinaryCodec, "thrift-binary"), (ThriftCompactCodec, "thrift-compact")):
         with pytest.raises(MissingCodecError) as info:
             cls()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import enum
 import functools
-import importlib.util
 import re
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from typing import Any
 
 import pytest
 import zmq as pyzmq
+from codec_support import load_module
 from deadlines import term_with_deadline
 
 import zeropipe as zp
@@ -719,16 +719,6 @@ def test_maxmsgsize_is_the_default_limit(own: Owner) -> None:
 _RAW: dict[str, Any] = {}
 
 
-def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def pb2(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     """The protoc-generated module of the .proto that zeropipe emits for Trade (once per
@@ -741,7 +731,7 @@ def pb2(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         for name, text in emit_schemas([Trade], "proto", "tests").items():
             (out / name).write_text(text)
         assert protoc.main(["protoc", f"-I{out}", f"--python_out={out}", "typedsock.proto"]) == 0
-        _RAW["pb2"] = _load(out / "typedsock_pb2.py", "typedsock_pb2")
+        _RAW["pb2"] = load_module(out / "typedsock_pb2.py", "typedsock_pb2")
     module: ModuleType = _RAW["pb2"]
     return module
 

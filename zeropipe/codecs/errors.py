@@ -65,3 +65,8 @@ def _describe(verb: str, codec: str, type_name: str, reason: str) -> str:
     if type_name:
         return f"could not {verb} {type_name}: {reason}"
     return reason
+
+
+def why(exc: BaseException) -> str:
+    """What a library's exception says, as the ``reason`` of a payload error."""
+    return f"{type(exc).__name__}: {exc}"

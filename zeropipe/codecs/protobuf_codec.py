@@ -43,8 +43,10 @@ import warnings
 from dataclasses import fields as dc_fields
 from typing import Any, TypeVar
 
-from .errors import CodecError, DecodeError, EncodeError, MissingCodecError
+from .errors import CodecError, DecodeError, EncodeError, MissingCodecError, why
+from .kinds import add_fields
 from .model import MESSAGES, FieldSpec, MessageSpec, spec_of
+from .registry import Lazy
 
 T = TypeVar("T")
 
@@ -128,7 +130,7 @@ class _Runtime:
                     compiled = self._compile(spec, ())
                 except Exception as exc:
                     raise CodecError(
-                        f"protobuf cannot describe {spec.full_name}: {_why(exc)}"
+                        f"protobuf cannot describe {spec.full_name}: {why(exc)}"
                     ) from exc
         return compiled
 
@@ -157,47 +159,24 @@ class _Runtime:
         return compiled
 
     def _message_file(self, spec: MessageSpec, deps: list[str]) -> Any:
-        pb2 = self.descriptor_pb2
-        FDP = pb2.FieldDescriptorProto
-        fdp = pb2.FileDescriptorProto(
+        fdp = self.descriptor_pb2.FileDescriptorProto(
             name=_FILE_PREFIX + spec.full_name.replace(".", "/") + ".proto",
             package=spec.package,
             syntax="proto3",
             dependency=deps,
         )
         msg = fdp.message_type.add(name=spec.name)
-        synthetic: list[str] = []
-        for f in spec.fields:
-            fd = msg.field.add(name=f.name, number=f.number, json_name=_json_name(f.name))
-            if f.is_map:
-                entry = msg.nested_type.add(name=_map_entry_name(f.name))
-                entry.options.map_entry = True
-                key = entry.field.add(name="key", number=1, json_name="key")
-                key.label = FDP.LABEL_OPTIONAL
-                key.type = _PB_TYPES[f.key_kind or ""]
-                value = entry.field.add(name="value", number=2, json_name="value")
-                value.label = FDP.LABEL_OPTIONAL
-                self._set_type(value, f, spec.package)
-                fd.label = FDP.LABEL_REPEATED
-                fd.type = FDP.TYPE_MESSAGE
-                fd.type_name = f".{spec.full_name}.{entry.name}"
-                continue
-            fd.label = FDP.LABEL_REPEATED if f.repeated else FDP.LABEL_OPTIONAL
-            self._set_type(fd, f, spec.package)
-            if f.optional and f.kind != "message":
-                fd.proto3_optional = True
-                fd.oneof_index = len(synthetic)
-                synthetic.append("_" + f.name)
-        for name in synthetic:
-            msg.oneof_decl.add(name=name)
+        typed = ((f, self._type_name(f, spec.package)) for f in spec.fields)
+        add_fields(msg, spec.full_name, typed, optional_messages=False)
         return fdp
 
-    def _set_type(self, fd: Any, f: FieldSpec, package: str) -> None:
-        fd.type = _PB_TYPES[f.kind]
+    def _type_name(self, f: FieldSpec, package: str) -> str | None:
+        """The full name of the message or enum type of ``f`` (None for a scalar)."""
         if f.kind == "message":
-            fd.type_name = "." + spec_of(f.type).full_name
-        elif f.kind == "enum":
-            fd.type_name = "." + self._enum(f.type, package)[0]
+            return spec_of(f.type).full_name
+        if f.kind == "enum":
+            return self._enum(f.type, package)[0]
+        return None
 
     def _enum(self, enum_cls: type[enum.IntEnum], package: str) -> tuple[str, str]:
         """(full name, file name) of the enum type of an IntEnum, declared on first use."""
@@ -248,51 +227,8 @@ class _Runtime:
         return list(out.values())
 
 
-# descriptor.proto's FieldDescriptorProto.Type numbers (fixed by the protobuf spec)
-_PB_TYPES = {
-    "double": 1,
-    "int64": 3,
-    "int32": 5,
-    "bool": 8,
-    "string": 9,
-    "message": 11,
-    "bytes": 12,
-    "enum": 14,
-}
-
-
 def _nonzero(member: Any) -> bool:
     return int(member.value) != 0
-
-
-def _json_name(name: str) -> str:
-    """protoc's default json_name: underscores dropped, the letter after one upper-cased."""
-    out: list[str] = []
-    upper = False
-    for c in name:
-        if c == "_":
-            upper = True
-        elif upper:
-            out.append(c.upper())
-            upper = False
-        else:
-            out.append(c)
-    return "".join(out)
-
-
-def _map_entry_name(name: str) -> str:
-    """protoc's name for the entry type of map field ``name``: ``foo_bar`` -> ``FooBarEntry``."""
-    out: list[str] = []
-    upper = True
-    for c in name:
-        if c == "_":
-            upper = True
-        elif upper:
-            out.append(c.upper())
-            upper = False
-        else:
-            out.append(c)
-    return "".join(out) + "Entry"
 
 
 def _upper_snake(name: str) -> str:
@@ -413,19 +349,8 @@ def _always_sets(spec: MessageSpec) -> bool:
 
 # -- public API ------------------------------------------------------------------------------
 
-_RUNTIME: _Runtime | None = None
-_RUNTIME_LOCK = threading.Lock()
 
-
-def _runtime() -> _Runtime:
-    global _RUNTIME
-    rt = _RUNTIME
-    if rt is None:
-        with _RUNTIME_LOCK:
-            rt = _RUNTIME
-            if rt is None:
-                rt = _RUNTIME = _Runtime()
-    return rt
+_runtime = Lazy(_Runtime)
 
 
 def descriptor_for(cls: type) -> Any:
@@ -472,7 +397,7 @@ class ProtobufCodec:
         try:
             data: bytes = enc(obj)
         except Exception as exc:
-            raise EncodeError(self.name, spec_of(obj).full_name, _why(exc)) from exc
+            raise EncodeError(self.name, spec_of(obj).full_name, why(exc)) from exc
         return data
 
     def decode(self, cls: type[T], data: bytes) -> T:
@@ -487,7 +412,7 @@ class ProtobufCodec:
                 self.name, compiled.spec.full_name, f"enum value {exc.args[0]} is not known"
             ) from exc
         except Exception as exc:
-            raise DecodeError(self.name, compiled.spec.full_name, _why(exc)) from exc
+            raise DecodeError(self.name, compiled.spec.full_name, why(exc)) from exc
         return obj
 
     def _compile(self, cls: type, error: type[EncodeError | DecodeError]) -> _Compiled:
@@ -503,7 +428,7 @@ class ProtobufCodec:
         try:
             compiled.fill(m, obj)
         except Exception as exc:
-            raise EncodeError(self.name, compiled.spec.full_name, _why(exc)) from exc
+            raise EncodeError(self.name, compiled.spec.full_name, why(exc)) from exc
         return m
 
     def from_pb(self, cls: type[T], m: Any) -> T:
@@ -518,7 +443,3 @@ class ProtobufCodec:
                 self.name, compiled.spec.full_name, f"enum value {exc.args[0]} is not known"
             ) from exc
         return obj
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import importlib
 import threading
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Protocol, TypeVar, cast, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from .errors import CodecError, MissingCodecError
 
@@ -282,3 +283,25 @@ def _reset() -> None:
         _pending.clear()
         _pending.update(_BUILTINS)
         _plugins_loaded = False
+
+
+class Lazy(Generic[T]):
+    """A value made by ``make()`` on the first call, once, however many threads ask at the same
+    time (what a codec imports and sets up for all its instances). ``value`` is None until
+    then; setting it back to None makes the next call make it again."""
+
+    __slots__ = ("_lock", "_make", "value")
+
+    def __init__(self, make: Callable[[], T]) -> None:
+        self._make = make
+        self._lock = threading.Lock()
+        self.value: T | None = None
+
+    def __call__(self) -> T:
+        value = self.value
+        if value is None:
+            with self._lock:
+                value = self.value
+                if value is None:
+                    value = self.value = self._make()
+        return value

@@ -45,8 +45,9 @@ from dataclasses import MISSING
 from dataclasses import fields as dc_fields
 from typing import Any, TypeVar
 
-from .errors import DecodeError, EncodeError, MissingCodecError
+from .errors import DecodeError, EncodeError, MissingCodecError, why
 from .model import FieldSpec, MessageSpec, spec_of
+from .registry import Lazy
 
 T = TypeVar("T")
 
@@ -253,8 +254,6 @@ class _Input:
 
 
 _WARNED = False
-_RUNTIME: _Runtime | None = None
-_RUNTIME_LOCK = threading.Lock()
 
 
 class _Runtime:
@@ -288,15 +287,7 @@ class _Runtime:
                 )
 
 
-def _runtime() -> _Runtime:
-    global _RUNTIME
-    rt = _RUNTIME
-    if rt is None:
-        with _RUNTIME_LOCK:
-            rt = _RUNTIME
-            if rt is None:
-                rt = _RUNTIME = _Runtime()
-    return rt
+_runtime = Lazy(_Runtime)
 
 
 class _ThriftCodec:
@@ -330,7 +321,7 @@ class _ThriftCodec:
         try:
             return self._encode(obj, type_args)
         except Exception as exc:
-            raise EncodeError(self.name, spec_of(obj).full_name, _why(exc)) from exc
+            raise EncodeError(self.name, spec_of(obj).full_name, why(exc)) from exc
 
     def decode(self, cls: type[T], data: bytes) -> T:
         try:
@@ -344,10 +335,10 @@ class _ThriftCodec:
             obj: T = self._decode(None, source, compiled.type_args)
             left = len(data) - source.cstringio_buf.tell()
         except Exception as exc:
-            raise DecodeError(self.name, compiled.spec.full_name, _why(exc)) from exc
+            raise DecodeError(self.name, compiled.spec.full_name, why(exc)) from exc
         if left:
-            why = f"{left} bytes left over after the struct"
-            raise DecodeError(self.name, compiled.spec.full_name, why)
+            reason = f"{left} bytes left over after the struct"
+            raise DecodeError(self.name, compiled.spec.full_name, reason)
         return obj
 
 
@@ -364,10 +355,6 @@ class ThriftCompactCodec(_ThriftCodec):
     name = "thrift-compact"
     wire_id = 5
     _compact = True
-
-
-def _why(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"
 
 
 # -- the pure-Python fallback -----------------------------------------------------------------

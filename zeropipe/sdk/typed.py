@@ -38,14 +38,15 @@ from zeropipe.codecs import Codec, decode_message, get, pack_header, spec_of
 from zeropipe.protocol import SocketType
 from zeropipe.sdk.socket import Socket, _typed_limit
 
-if TYPE_CHECKING:
-    from zeropipe.sdk import aio
-    from zeropipe.sdk.context import Context
+if TYPE_CHECKING:  # named in quoted base classes below, which ruff does not read
+    from zeropipe.sdk import aio  # noqa: F401
+    from zeropipe.sdk.context import Context  # noqa: F401
 
 T = TypeVar("T")
 Req = TypeVar("Req")
 Rep = TypeVar("Rep")
 SockT = TypeVar("SockT", bound=Socket)
+CtxT = TypeVar("CtxT")
 W = TypeVar("W", bound="_Typed[Any]")
 
 CodecLike = str | int | Codec
@@ -183,31 +184,36 @@ class _Typed(Generic[SockT]):
         return ""
 
 
-class _One(_Typed[SockT], Generic[SockT, T]):
-    """A wrapper for one message class."""
+class _One(_Typed[SockT], Generic[SockT, CtxT, T]):
+    """A wrapper for one message class (made from a ``CtxT`` context or a ``SockT`` socket)."""
+
+    _subscribes: ClassVar[bool] = False
 
     message_type: type[T]
     """The class of the messages sent or received."""
     _channel: _Channel[T]
 
-    def _setup(
+    def __init__(
         self,
-        source: Any,
+        source: CtxT | SockT,
         cls: type[T],
-        codec: CodecLike | None,
-        max_size: int | None,
-        options: dict[str, Any],
+        *,
+        codec: CodecLike | None = None,
+        max_size: int | None = None,
+        **options: Any,
     ) -> None:
         spec_of(cls)  # a TypeError (ModelError) for a class that is not a @message
         self._open(source, codec, max_size, options)
         self.message_type = cls
         self._channel = _Channel(cls, self.codec)
+        if self._subscribes:
+            self.socket.subscribe(self._channel.header)
 
     def _describe(self) -> str:
         return f"{self._channel.full_name} ({self.codec.name})"
 
 
-class _Two(_Typed[SockT], Generic[SockT, Req, Rep]):
+class _Two(_Typed[SockT], Generic[SockT, CtxT, Req, Rep]):
     """A wrapper for a request class and a reply class."""
 
     request_type: type[Req]
@@ -215,14 +221,15 @@ class _Two(_Typed[SockT], Generic[SockT, Req, Rep]):
     _requests: _Channel[Req]
     _replies: _Channel[Rep]
 
-    def _setup(
+    def __init__(
         self,
-        source: Any,
+        source: CtxT | SockT,
         request: type[Req],
         reply: type[Rep],
-        codec: CodecLike | None,
-        max_size: int | None,
-        options: dict[str, Any],
+        *,
+        codec: CodecLike | None = None,
+        max_size: int | None = None,
+        **options: Any,
     ) -> None:
         spec_of(request)
         spec_of(reply)
@@ -240,31 +247,12 @@ class _Two(_Typed[SockT], Generic[SockT, Req, Rep]):
 # -- blocking ---------------------------------------------------------------------------------
 
 
-class _SyncOne(_One[Socket, T]):
-    def __init__(
-        self,
-        source: Context | Socket,
-        cls: type[T],
-        *,
-        codec: CodecLike | None = None,
-        max_size: int | None = None,
-        **options: Any,
-    ) -> None:
-        self._setup(source, cls, codec, max_size, options)
+class _SyncOne(_One[Socket, "Context", T]):
+    """A blocking wrapper for one message class."""
 
 
-class _SyncTwo(_Two[Socket, Req, Rep]):
-    def __init__(
-        self,
-        source: Context | Socket,
-        request: type[Req],
-        reply: type[Rep],
-        *,
-        codec: CodecLike | None = None,
-        max_size: int | None = None,
-        **options: Any,
-    ) -> None:
-        self._setup(source, request, reply, codec, max_size, options)
+class _SyncTwo(_Two[Socket, "Context", Req, Rep]):
+    """A blocking wrapper for a request class and a reply class."""
 
 
 class Publisher(_SyncOne[T]):
@@ -286,18 +274,7 @@ class Subscriber(_SyncOne[T]):
     """
 
     _kinds = (SocketType.SUB,)
-
-    def __init__(
-        self,
-        source: Context | Socket,
-        cls: type[T],
-        *,
-        codec: CodecLike | None = None,
-        max_size: int | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(source, cls, codec=codec, max_size=max_size, **options)
-        self.socket.subscribe(self._channel.header)
+    _subscribes = True
 
     def recv(self, flags: int = 0) -> T:
         """The next ``T``; DecodeError for a bad one (consumed: the next can be received)."""
@@ -363,35 +340,16 @@ class Replier(_SyncTwo[Req, Rep]):
 # -- asyncio ----------------------------------------------------------------------------------
 
 
-class _AsyncOne(_One["aio.Socket", T]):
+class _AsyncOne(_One["aio.Socket", "aio.Context", T]):
+    """An asyncio wrapper for one message class."""
+
     _asyncio = True
 
-    def __init__(
-        self,
-        source: aio.Context | aio.Socket,
-        cls: type[T],
-        *,
-        codec: CodecLike | None = None,
-        max_size: int | None = None,
-        **options: Any,
-    ) -> None:
-        self._setup(source, cls, codec, max_size, options)
 
+class _AsyncTwo(_Two["aio.Socket", "aio.Context", Req, Rep]):
+    """An asyncio wrapper for a request class and a reply class."""
 
-class _AsyncTwo(_Two["aio.Socket", Req, Rep]):
     _asyncio = True
-
-    def __init__(
-        self,
-        source: aio.Context | aio.Socket,
-        request: type[Req],
-        reply: type[Rep],
-        *,
-        codec: CodecLike | None = None,
-        max_size: int | None = None,
-        **options: Any,
-    ) -> None:
-        self._setup(source, request, reply, codec, max_size, options)
 
 
 class AsyncPublisher(_AsyncOne[T]):
@@ -407,18 +365,7 @@ class AsyncSubscriber(_AsyncOne[T]):
     """:class:`Subscriber` for asyncio."""
 
     _kinds = (SocketType.SUB,)
-
-    def __init__(
-        self,
-        source: aio.Context | aio.Socket,
-        cls: type[T],
-        *,
-        codec: CodecLike | None = None,
-        max_size: int | None = None,
-        **options: Any,
-    ) -> None:
-        super().__init__(source, cls, codec=codec, max_size=max_size, **options)
-        self.socket.subscribe(self._channel.header)
+    _subscribes = True
 
     async def recv(self, flags: int = 0) -> T:
         channel = self._channel

@@ -27,6 +27,7 @@ from zeropipe.codecs.model import (
     REFUSED_KINDS,
     SCALAR_KINDS,
     FieldSpec,
+    json_name_of,
     spec_of,
 )
 
@@ -153,21 +154,6 @@ class Index:
         return out
 
 
-def json_name(name: str) -> str:
-    """The proto3 JSON name of a field (what protoc puts in ``json_name``)."""
-    out: list[str] = []
-    upper_next = False
-    for ch in name:
-        if ch == "_":
-            upper_next = True
-        elif upper_next:
-            out.append(ch.upper())
-            upper_next = False
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def message_deps(msg: Message) -> Iterator[str]:
     """Full names of the messages ``msg``'s fields hold."""
     for f in msg.fields:
@@ -260,10 +246,11 @@ def _check_message(pkg: Package, msg: Message, index: Index) -> None:
             raise refuse(f"field number {f.number} is outside 1..{MAX_FIELD_NUMBER}")
         if f.number in numbers:
             raise refuse(f"field number {f.number} is already {numbers[f.number].name}")
-        other = jsons.get(json_name(f.name))
+        json_name = json_name_of(f.name)
+        other = jsons.get(json_name)
         if other is not None:
-            raise refuse(f"its JSON name {json_name(f.name)!r} is also the one of {other.name}")
-        names[f.name] = numbers[f.number] = jsons[json_name(f.name)] = f
+            raise refuse(f"its JSON name {json_name!r} is also the one of {other.name}")
+        names[f.name] = numbers[f.number] = jsons[json_name] = f
         _check_kind(f.kind, refuse)
         if f.kind in TYPED_KINDS:
             table: dict[str, typing.Any] = index.enums if f.kind == "enum" else index.messages

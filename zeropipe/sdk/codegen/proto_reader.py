@@ -19,6 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from zeropipe.codecs.kinds import LABEL_REPEATED
+from zeropipe.codecs.model import json_name_of
 from zeropipe.sdk.codegen.ir import (
     CodegenError,
     Enum,
@@ -27,7 +29,6 @@ from zeropipe.sdk.codegen.ir import (
     MissingCodegenError,
     Package,
     SchemaError,
-    json_name,
 )
 
 #: FieldDescriptorProto.Type -> kind; the model refuses some of them (see ir.check).
@@ -51,7 +52,6 @@ PROTO_KINDS = {
     17: "sint32",
     18: "sint64",
 }
-LABEL_REPEATED = 3
 _WELL_KNOWN = "google/protobuf/"
 _EXTRA = "pip install 'zeropipe[codegen]'"
 
@@ -217,7 +217,7 @@ class _FileReader:
     ) -> Field:
         where = f"{msg_name}.{f.name}"
         line = self.lines.get(path)
-        if f.json_name and f.json_name != json_name(f.name):
+        if f.json_name and f.json_name != json_name_of(f.name):
             raise self.refuse(where, f"a custom json_name ({f.json_name!r}) is not supported", path)
         entry = entries.get(f.type_name) if f.type == 11 else None
         if entry is not None:

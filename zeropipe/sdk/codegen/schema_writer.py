@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from zeropipe.codecs.kinds import add_fields
 from zeropipe.sdk.codegen.ir import (
     Enum,
     Field,
@@ -20,20 +21,9 @@ from zeropipe.sdk.codegen.ir import (
     Message,
     MissingCodegenError,
     Package,
-    json_name,
     ordered_messages,
 )
 
-PROTO_TYPES = {
-    "double": 1,
-    "int64": 3,
-    "int32": 5,
-    "bool": 8,
-    "string": 9,
-    "message": 11,
-    "bytes": 12,
-    "enum": 14,
-}
 THRIFT_TYPES = {
     "double": "double",
     "int64": "i64",
@@ -42,7 +32,6 @@ THRIFT_TYPES = {
     "string": "string",
     "bytes": "binary",
 }
-LABEL_OPTIONAL, LABEL_REPEATED = 1, 3
 
 
 def proto_file_name(pkg: Package) -> str:
@@ -224,50 +213,6 @@ def _descriptor_scope(
     for msg in messages:
         dp = message_types.add()
         dp.name = msg.name.rpartition(".")[2]
-        oneofs: list[str] = []
-        for f in msg.fields:
-            fd = dp.field.add()
-            fd.name, fd.number, fd.json_name = f.name, f.number, json_name(f.name)
-            fd.label = LABEL_REPEATED if f.repeated or f.is_map else LABEL_OPTIONAL
-            if f.is_map:
-                entry = dp.nested_type.add()
-                entry.name = _map_entry_name(f.name)
-                entry.options.map_entry = True
-                for number, name, kind, type_name in (
-                    (1, "key", f.key_kind or "string", None),
-                    (2, "value", f.kind, f.type_name),
-                ):
-                    ef = entry.field.add()
-                    ef.name, ef.number, ef.json_name = name, number, name
-                    ef.label = LABEL_OPTIONAL
-                    ef.type = PROTO_TYPES[kind]
-                    if type_name is not None:
-                        ef.type_name = "." + type_name
-                fd.type = PROTO_TYPES["message"]
-                fd.type_name = f".{msg.name}.{entry.name}"
-                continue
-            fd.type = PROTO_TYPES[f.kind]
-            if f.type_name is not None:
-                fd.type_name = "." + f.type_name
-            if f.optional:
-                fd.proto3_optional = True
-                fd.oneof_index = len(oneofs)
-                oneofs.append("_" + f.name)
+        typed = ((f, f.type_name) for f in msg.fields)
+        add_fields(dp, msg.name, typed, optional_messages=True)
         _descriptor_scope(pkg, index, msg.name, dp.nested_type, dp.enum_type)
-        for name in oneofs:
-            dp.oneof_decl.add().name = name
-
-
-def _map_entry_name(field_name: str) -> str:
-    """protoc's name for the entry type of a map field: ``by_venue`` -> ``ByVenueEntry``."""
-    out: list[str] = []
-    upper_next = True
-    for ch in field_name:
-        if ch == "_":
-            upper_next = True
-        elif upper_next:
-            out.append(ch.upper())
-            upper_next = False
-        else:
-            out.append(ch)
-    return "".join(out) + "Entry"
