@@ -9,7 +9,8 @@ from real handshakes (recorded at start-up between in-memory zeropipe Connection
 (tests/fuzz/mutate.py: bit flips, truncations, dropped, duplicated, swapped or rewritten
 frames, lying sizes, garbage from some frame on), or plain garbage, or a live zeropipe client
 Connection driven over the socket whose output has one frame mutated (the only way past a
-CURVE cookie). Each connection's bytes come from ``Random(f"{seed}:{index}")``.
+CURVE cookie); some connections are reset at once. Each connection's bytes come from
+``Random(f"{seed}:{index}")``.
 
 After every round a good zeropipe PUSH, connected from the start, sends a message that must
 arrive within ``--deliver-timeout`` (1 s); every ``--fresh-every`` rounds a new good PUSH
@@ -22,7 +23,8 @@ fails (exit status 1, with the seed, the connection and its bytes) when:
 * a good message does not arrive in time;
 * with CURVE, a message arrives that no honest encoder of this run produced;
 * the process's RSS grows by more than ``--max-rss-growth-mb`` over its value after warm-up;
-* once every fuzz connection is closed, file descriptors are still open, or zeropipe objects
+* once every fuzz connection is closed, the idle process burns CPU (more than half of a second
+  of CPU time in one second), file descriptors are still open, or zeropipe objects
   (connection state, pipes, ZAP requests...) are still alive in proportion to the connections
   served: a count of live objects per zeropipe class is taken before the first fuzz connection
   and at the end (a leak);
@@ -67,12 +69,16 @@ from zeropipe.protocol import (
 from .mutate import OPS, FrameCutter, Mutation, Mutator, random_bytes, random_mutation
 
 USERNAME, PASSWORD = b"admin", b"secret"
-MODES = ("garbage", "mutated", "mutated", "live", "live", "half")
+#: How each connection is used (a mode twice is twice as likely); "reset" connects and aborts
+#: at once (RST), before the server has even sent its greeting, as port scanners do.
+MODES = ("garbage", "mutated", "mutated", "live", "live", "half", "reset")
 READ_SILENCE_S = 0.03
 """How long a fuzz connection waits for more bytes from the server before it moves on."""
 LIVE_WAIT_S = 0.3
 """How long a live client waits for the server's next handshake command."""
 TERM_TIMEOUT_S = 10.0
+IDLE_S = 1.0
+"""How long the process idles at the end, to see that it does not spin."""
 RELEASE_WAIT_S = 5.0
 """How long closed connections may take to be released once every fuzz connection is closed."""
 KEPT_OBJECTS = 16
@@ -259,35 +265,41 @@ def open_fds() -> int:
 NOT_COUNTED = frozenset({"Timer"})
 
 
+def zeropipe_kind(obj: object) -> str | None:
+    """The class name of a zeropipe object that the census counts, else None."""
+    kind = type(obj)
+    module = kind.__dict__.get("__module__", "")  # some C types' __module__ is a descriptor
+    if isinstance(module, str) and module.startswith("zeropipe."):
+        name = kind.__qualname__
+        return None if name in NOT_COUNTED else name
+    return None
+
+
 def zeropipe_census() -> dict[str, int]:
     """How many objects of each zeropipe class are alive (after a full collection)."""
     gc.collect()
     census: dict[str, int] = {}
     for obj in gc.get_objects():
-        kind = type(obj)
-        module = kind.__dict__.get("__module__", "")  # some C types' __module__ is a descriptor
-        if (
-            isinstance(module, str)
-            and module.startswith("zeropipe.")
-            and kind.__qualname__ not in NOT_COUNTED
-        ):
-            census[kind.__qualname__] = census.get(kind.__qualname__, 0) + 1
+        name = zeropipe_kind(obj)
+        if name is not None:
+            census[name] = census.get(name, 0) + 1
     return census
 
 
-def held_by(obj: object, depth: int = 8) -> str:
-    """A chain of objects that keep ``obj`` alive (types, and a bound method's name)."""
+def held_by(obj: object, depth: int = 8, ignore: tuple[object, ...] = ()) -> str:
+    """A chain of objects that keep ``obj`` alive (types, and a bound method's name), leaving
+    out the containers in ``ignore`` (the caller's own)."""
     chain = []
-    seen = {id(obj)}
+    seen = {id(obj), *map(id, ignore)}
     for _ in range(depth):
-        referrers = [
-            r
-            for r in gc.get_referrers(obj)
-            if id(r) not in seen and type(r).__name__ != "frame"  # not our own stack
-        ]
-        if not referrers:
+        holder = None
+        for referrer in gc.get_referrers(obj):  # the list is gone before the next call
+            if id(referrer) not in seen and type(referrer).__name__ != "frame":
+                holder = referrer
+                break
+        if holder is None:
             break
-        obj = referrers[0]
+        obj = holder
         seen.add(id(obj))
         name = type(obj).__name__
         if hasattr(obj, "__func__"):
@@ -349,6 +361,7 @@ class Fuzzer:
         self.round_attempts: list[Attempt] = []
         self.fuzz_seconds = 0.0
         self.census_base: dict[str, int] = {}
+        self.base_ids: set[int] = set()
 
     # -- set-up / tear-down --
 
@@ -378,6 +391,7 @@ class Fuzzer:
         self.check_good()
         self.fds_base = open_fds()
         self.census_base = zeropipe_census()
+        self.base_ids = {id(o) for o in gc.get_objects() if zeropipe_kind(o) is not None}
 
     def _socket(self, kind: int, server: bool) -> zmq.Socket:
         sock = self.ctx.socket(kind)
@@ -501,8 +515,8 @@ class Fuzzer:
                 attempt.closed_by_server = True
                 return
 
-    def _close(self, sock: socket.socket, rng: random.Random) -> None:
-        if rng.random() < 0.3:  # an abortive close: RST instead of FIN
+    def _close(self, sock: socket.socket, rng: random.Random, reset: bool = False) -> None:
+        if reset or rng.random() < 0.3:  # an abortive close: RST instead of FIN
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         sock.close()
 
@@ -574,7 +588,8 @@ class Fuzzer:
             conn.messages.clear()
 
     def run_round(self, first: int, count: int) -> None:
-        """Connections ``first``..``first+count-1``: the stream ones together, then live ones."""
+        """Connections ``first``..``first+count-1``: resets and live ones as they come, then
+        the others, whose sockets were all opened first, one after the other."""
         attempts = self.round_attempts = []
         opened: list[tuple[socket.socket, random.Random, Attempt]] = []
         for index in range(first, first + count):
@@ -585,7 +600,9 @@ class Fuzzer:
                 sock = self._connect()
             except OSError as exc:
                 raise Failure(f"cannot connect to the server: {exc}") from None
-            if attempt.mode == "live":
+            if attempt.mode == "reset":
+                self._close(sock, rng, reset=True)
+            elif attempt.mode == "live":
                 try:
                     self.run_live(sock, rng, attempt)
                 finally:
@@ -634,6 +651,7 @@ class Fuzzer:
             self.fuzz_seconds = time.monotonic() - started
             faulthandler.dump_traceback_later(args.hang_timeout, exit=True)
             self.round_attempts = []  # what follows is about the whole run
+            self.check_idle()  # first: a new connection could hide a spin (see check_idle)
             self.check_fresh()
             self.check_fds()
             self.check_released(index)
@@ -656,6 +674,23 @@ class Fuzzer:
         self._summary(index, rounds)
         print("OK", flush=True)
         return 0
+
+    def check_idle(self) -> None:
+        """With every fuzz connection gone and nothing to do, zeropipe must not burn CPU.
+
+        (A reactor left polling a closed file descriptor spins until a new connection gets
+        that descriptor number: hence this runs before any new connection is made.)
+        """
+        time.sleep(0.2)  # the server sees the last connections go
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        time.sleep(IDLE_S)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        used = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        if used > IDLE_S / 2:
+            raise Failure(
+                f"the process used {used:.2f} s of CPU in {IDLE_S} s of idleness after the fuzz "
+                "connections closed (a busy loop)"
+            )
 
     def check_fds(self) -> None:
         """Once every fuzz connection is closed, the server must have closed its side too."""
@@ -689,14 +724,29 @@ class Fuzzer:
                 worst = sorted(grown.items(), key=lambda item: -item[1])[:6]
                 growth = ", ".join(f"{name} +{count}" for name, count in worst)
                 # the least numerous kind that is not mere data likely holds the others
-                root = min(grown, key=lambda name: (grown[name], name in ("Metadata", "Options")))
-                example = next((o for o in gc.get_objects() if type(o).__qualname__ == root), None)
+                data = ("Metadata", "Options", "Security")
+                root = min(grown, key=lambda name: (name in data, grown[name], name))
                 raise Failure(
                     f"{RELEASE_WAIT_S} s after the last of {connections} fuzz connections "
                     f"closed, zeropipe objects are still kept: {growth} (more than before the "
-                    f"first one; a {root} is {held_by(example)})"
+                    f"first one); {self._holders(root)}"
                 )
             time.sleep(0.1)
+
+    def _holders(self, kind: str) -> str:
+        """What holds the new objects of ``kind``: the most common chain among a few."""
+        everything = gc.get_objects()
+        new = [o for o in everything if zeropipe_kind(o) == kind and id(o) not in self.base_ids]
+        del everything  # or every object seems held by this list
+        chains: dict[str, int] = {}
+        for i in range(min(20, len(new))):  # (a slice would be one more holder)
+            chain = held_by(new[i], ignore=(new,))
+            chains[chain] = chains.get(chain, 0) + 1
+        del new
+        if not chains:
+            return ""
+        chain, count = max(chains.items(), key=lambda item: item[1])
+        return f"{count} of the first {sum(chains.values())} new {kind} objects are {chain}"
 
     def _summary(self, connections: int, rounds: int) -> None:
         elapsed = max(self.fuzz_seconds, 1e-9)

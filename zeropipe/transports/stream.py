@@ -216,6 +216,8 @@ class StreamPipe(Pipe):
         with self.owner.lock:
             self.conn.initiate()
             self._queue_control()
+            if not self.has_socket:  # the greeting found the connection reset: released
+                return
         self.reactor.add_reader(self.fd, self._on_handshake_readable)
         ivl = self.owner.options.handshake_ivl
         if ivl > 0:
