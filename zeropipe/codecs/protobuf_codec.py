@@ -292,36 +292,15 @@ def _generate(spec: MessageSpec, pb_class: Any, rt: _Runtime) -> tuple[Any, Any,
     # positional constructor arguments, in the dataclass's own field order
     for dcf in dc_fields(spec.cls):
         f = by_name[dcf.name]
-        r = f"m.{f.name}"
         if f.kind == "enum":
             ns[f"_E{f.number}"] = {int(m.value): m for m in f.type}
-            e = f"_E{f.number}"
-            if f.is_map:
-                args.append(f"{{k: {e}[x] for k, x in {r}.items()}}")
-            elif f.repeated:
-                args.append(f"[{e}[x] for x in {r}]")
-            elif f.optional:
-                args.append(f'({e}[{r}] if m.HasField("{f.name}") else None)')
-            else:
-                args.append(f"{e}[{r}]")
+            args.append(_read(f, f"_E{f.number}[{{}}]"))
         elif f.kind == "message":
-            conv = f"_from_{f.number}"
-            if f.is_map:
-                args.append(f"{{k: {conv}(x) for k, x in {r}.items()}}")
-            elif f.repeated:
-                args.append(f"[{conv}(x) for x in {r}]")
-            elif f.optional:
-                args.append(f'({conv}({r}) if m.HasField("{f.name}") else None)')
-            else:
-                args.append(f"{conv}({r})")
-        elif f.is_map:
-            args.append(f"dict({r})")
-        elif f.repeated:
-            args.append(f"{r}[:]")
-        elif f.optional:
-            args.append(f'({r} if m.HasField("{f.name}") else None)')
+            args.append(_read(f, f"_from_{f.number}({{}})"))
+        elif f.is_map or f.repeated:
+            args.append(f"dict(m.{f.name})" if f.is_map else f"m.{f.name}[:]")
         else:
-            args.append(r)
+            args.append(_read(f, "{}"))
     if len(fill) == 1:
         fill.append("    pass")
     src = "\n".join(
@@ -340,6 +319,19 @@ def _generate(spec: MessageSpec, pb_class: Any, rt: _Runtime) -> tuple[Any, Any,
     )
     exec(compile(src, f"<zeropipe protobuf codec for {spec.full_name}>", "exec"), ns)
     return ns["fill"], ns["from_pb"], ns["enc"], ns["dec"]
+
+
+def _read(f: FieldSpec, one: str) -> str:
+    """The expression reading field ``f`` of pb message ``m``; ``one`` converts one value
+    (``{}`` stands for it)."""
+    r = f"m.{f.name}"
+    if f.is_map:
+        return f"{{k: {one.format('x')} for k, x in {r}.items()}}"
+    if f.repeated:
+        return f"[{one.format('x')} for x in {r}]"
+    if f.optional:
+        return f'({one.format(r)} if m.HasField("{f.name}") else None)'
+    return one.format(r)
 
 
 def _always_sets(spec: MessageSpec) -> bool:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import struct
 
 from zeropipe.protocol.commands import READY, Metadata, encode_metadata
 from zeropipe.protocol.errors import (
@@ -59,7 +58,7 @@ VOUCH_SIZE = 96  # nonce 16, box 80
 INITIATE_MIN = COOKIE_SIZE + 8 + sodium.MAC_SIZE + 32 + VOUCH_SIZE
 READY_MIN = 8 + sodium.MAC_SIZE
 
-_counter = struct.Struct(">Q")
+_counter = sodium.COUNTER
 #: MESSAGE frames up to this size are written whole in the box's scratch buffer.
 SEAL_IN_PLACE = 16384
 #: The flags byte inside a MESSAGE box, by ZMTP frame flags (MORE 1, COMMAND 4).

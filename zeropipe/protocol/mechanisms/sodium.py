@@ -29,7 +29,8 @@ NONCE_SIZE = 24
 #: Boxes up to this size are made in a per-connection scratch buffer.
 SCRATCH_SIZE = 65536 + MAC_SIZE
 
-_COUNTER = struct.Struct(">Q")
+#: The 8-byte big-endian counter of CurveZMQ short nonces.
+COUNTER = struct.Struct(">Q")
 
 lib.sodium_init()
 
@@ -110,7 +111,7 @@ class Box:
         fit in the scratch buffer (:data:`SCRATCH_SIZE` bytes in all)."""
         buf, view, key = self._buf, self._view, self._key
         seal = lib.crypto_box_easy_afternm
-        pack = _COUNTER.pack
+        pack = COUNTER.pack
         pos = 0
         counter = first
         for head, message in items:
