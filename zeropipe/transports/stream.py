@@ -262,7 +262,7 @@ class StreamPipe(Pipe):
         frames = request_frames(b"1", opts.zap_domain, address.encode(), opts.routing_id, request)
         call = ZapCall(self.reactor, lambda result: self._zap_answered(result, conn))
         self._zap_call = call
-        if registry is None or not call.start(registry, b"1", frames):
+        if registry is None or not call.start(registry, frames):
             self._zap_answered(None, conn)
 
     def _zap_answered(self, result: ZapResult, conn: Connection) -> None:

@@ -50,12 +50,12 @@ class ZapCall:
         self.request_id = b""
         self._done = False
 
-    def start(self, registry: InprocRegistry, request_id: bytes, frames: list[bytes]) -> bool:
+    def start(self, registry: InprocRegistry, frames: list[bytes]) -> bool:
         """Send the request; False (and no result will come) if no handler is bound."""
         handler = registry.lookup(ZAP_ENDPOINT)
         if handler is None:
             return False
-        self.request_id = request_id
+        self.request_id = frames[1]  # the reply must echo it (see zap.request_frames)
         pipe = join(handler, self, name=ZAP_ENDPOINT)
         with self.lock:
             if pipe is None or not pipe.write([b"", *frames]):
