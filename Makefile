@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint typecheck fuzz clean
+.PHONY: test demo demo-sockets bench lint typecheck fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -q
 
 demo: $(STAMP)
+	$(BIN)/zeropipe run examples/pipeline/market.toml
+
+demo-sockets: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 bench: $(STAMP)

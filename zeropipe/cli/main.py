@@ -8,7 +8,7 @@ import runpy
 import sys
 
 import zeropipe
-from zeropipe.cli import codegen, keygen, tools
+from zeropipe.cli import codegen, keygen, pipelines, tools
 
 TYPE_HELP = "socket type: PUSH, PULL, PUB, SUB, REQ, REP, DEALER, ROUTER, PAIR, XPUB, XSUB"
 
@@ -164,6 +164,7 @@ def _parser() -> tuple[argparse.ArgumentParser, dict[tuple[str, ...], argparse.A
     gen.add_argument(
         "--emit", choices=("proto", "thrift"), help="write schemas from Python messages"
     )
+    pipelines.add_parsers(sub)
     return parser, {("send",): send, ("football", "watch"): watch, ("codegen",): gen}
 
 
@@ -181,6 +182,10 @@ def _parse(
 
 
 def _dispatch(ns: argparse.Namespace) -> int:
+    if ns.command == "run":
+        return pipelines.run_command(ns)
+    if ns.command == "worker":
+        return pipelines.worker_command(ns)
     if ns.command == "codegen":
         return codegen.codegen(ns.sources, ns.output, emit=ns.emit)
     if ns.command == "keygen":

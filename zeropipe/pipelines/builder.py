@@ -210,6 +210,12 @@ class Pipeline:
         self._sink = fn
         return self
 
+    def set_workers(self, workers: int) -> Pipeline:
+        """Sets the number of local worker processes of every map stage."""
+        for stage in self._maps:
+            stage.workers = workers
+        return self
+
     def dead_letter(self, fn: Fn) -> Pipeline:
         """Called with each :class:`DeadLetter` (a task that failed ``max_attempts`` times)."""
         self._dead_letter = fn
