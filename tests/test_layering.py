@@ -6,6 +6,7 @@ protocol <- transports <- patterns <- sdk:
   asyncio or select (nor their C halves), nor anything from zeropipe outside zeropipe.protocol;
 * zeropipe.transports does not import zeropipe.patterns, .sdk, .pipelines or .cli;
 * zeropipe.patterns does not import zeropipe.sdk, .pipelines or .cli;
+* zeropipe.sdk does not import zeropipe.pipelines or .cli, and .pipelines not .cli;
 * zeropipe.errors imports nothing from zeropipe;
 * zeropipe.codecs imports nothing from the other zeropipe layers.
 
@@ -223,6 +224,8 @@ def test_protocol_imports_only_protocol(path: Path) -> None:
     [
         ("transports", ["patterns", "sdk", "pipelines", "cli"]),
         ("patterns", ["sdk", "pipelines", "cli"]),
+        ("sdk", ["pipelines", "cli"]),
+        ("pipelines", ["cli"]),
     ],
 )
 def test_layer_order(layer: str, forbidden: list[str]) -> None:

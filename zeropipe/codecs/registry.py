@@ -21,10 +21,12 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable
-from importlib import metadata
-from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from .errors import CodecError, MissingCodecError
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 T = TypeVar("T")
 
@@ -201,6 +203,8 @@ def _load_plugins() -> None:
     if _plugins_loaded:
         return
     _plugins_loaded = True
+    from importlib import metadata  # slow to import; only needed on a miss
+
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.name in _by_name or ep.name in _broken:
             continue  # the first distribution on sys.path wins, as for imports

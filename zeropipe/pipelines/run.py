@@ -24,8 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import zeropipe as zmq
-
+from . import _zmq as zmq
 from . import protocol as p
 from .builder import Pipeline, Plan, StagePlan
 from .errors import PipelineAborted, PipelineError

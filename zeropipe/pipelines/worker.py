@@ -22,9 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import zeropipe as zmq
-from zeropipe.errors import ZMQError
-
+from . import _zmq as zmq
 from . import protocol as p
 from .errors import WorkerRefused
 from .payload import MESSAGES, BatchError, Edge, Packer
@@ -294,7 +292,7 @@ class Worker:
                 try:
                     self.sock.send_multipart([p.HEARTBEAT], zmq.NOBLOCK)
                     self.last_beat = now
-                except ZMQError:
+                except zmq.ZMQError:
                     pass
                 finally:
                     self.send_lock.release()
@@ -309,7 +307,7 @@ class Worker:
         with self.send_lock:
             try:
                 self.sock.send_multipart(p.control(p.FAILED, failed), zmq.NOBLOCK)
-            except ZMQError:
+            except zmq.ZMQError:
                 pass
         time.sleep(0.2)  # lets the reactor write it out
         os._exit(EXIT_TIMEOUT)
