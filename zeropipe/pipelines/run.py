@@ -166,7 +166,17 @@ class _Batch:
 
 
 class _Worker:
-    __slots__ = ("credit", "held", "ident", "inflight", "last_seen", "name", "stage", "token")
+    __slots__ = (
+        "credit",
+        "doomed",
+        "held",
+        "ident",
+        "inflight",
+        "last_seen",
+        "name",
+        "stage",
+        "token",
+    )
 
     def __init__(self, ident: bytes, stage: _Stage, credit: int, name: str, token: str) -> None:
         self.ident = ident
@@ -177,6 +187,7 @@ class _Worker:
         self.inflight: deque[_Batch] = deque()
         self.held = 0
         self.last_seen = time.monotonic()
+        self.doomed = False  # reported a timeout: it exits next, running nothing else
 
 
 class _Stage:
@@ -527,14 +538,11 @@ class Head:
 
     def _dispatch(self) -> None:
         for stage in self.stages:
-            if not stage.workers:
-                continue
-            for w in (
-                sorted(stage.workers, key=lambda w: w.held)
-                if len(stage.workers) > 1
-                else stage.workers
-            ):
-                while True:
+            workers = stage.workers
+            if len(workers) > 1:
+                workers = sorted(workers, key=_held)
+            for w in workers:
+                while not w.doomed:
                     free = stage.capacity(w) - w.held
                     if free <= 0 or not self._send_batch(stage, w, free):
                         break
@@ -757,6 +765,8 @@ class Head:
             w.inflight.popleft()
         w.held -= len(entries)
         for task_id, f in entries:
+            if f.get("kind") == "timeout":
+                w.doomed = True
             self._attempt_failed(
                 w.stage,
                 task_id,
@@ -806,6 +816,7 @@ class Head:
         if self.workers.get(w.ident) is not w:
             return
         del self.workers[w.ident]
+        crashed = crashed and not w.doomed
         stage = w.stage
         stage.workers.remove(w)
         stage.stats.workers_lost += 1
@@ -925,6 +936,10 @@ class Head:
             import shutil
 
             shutil.rmtree(self.ipc_dir, ignore_errors=True)
+
+
+def _held(w: _Worker) -> int:
+    return w.held
 
 
 class _Skip:
