@@ -206,10 +206,18 @@ class Net:
         return sock, Monitor(side, sock)
 
     def connect(self, client: Any, server: Any) -> None:
+        """Connect the side that does not bind. A libzmq server that connects does so once."""
         if self.binder == "server":
             client.connect(self.endpoints.bind(server))
-        else:
-            server.connect(self.endpoints.bind(client))
+            return
+        if self.server_side.module.__name__ == "zmq":
+            # Its session keeps the ZAP pipe across reconnections, and libzmq 4.3.5 aborts
+            # ("Transport endpoint is not connected (src/zap_client.cpp:50)") when a handshake
+            # reaches its ZAP request while that pipe is terminating: socket closed, or
+            # handler stopped, mid-handshake. After a refusal it would re-handshake every
+            # 100 ms until teardown.
+            server.setsockopt(self.server_side.module.RECONNECT_IVL, -1)
+        server.connect(self.endpoints.bind(client))
 
     def link(
         self, client_options: Options, server_options: Options, kinds: tuple[str, str] | None = None
