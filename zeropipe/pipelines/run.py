@@ -34,6 +34,7 @@ log = logging.getLogger("zeropipe.pipelines")
 
 TARGET_BATCH_NS = 10_000_000  # an automatic batch holds about this much work
 MAX_BATCH = 8192
+MAX_SMALL_INFLIGHT = 1024  # tasks a worker may hold in small batches
 REORDER_WINDOW = 1 << 16  # ordered runs: most ids ahead of the next one the sink needs
 _ONES = b"\x01" * MAX_BATCH
 _DONE, _DEAD = 1, 2
@@ -221,7 +222,14 @@ class _Stage:
     bytes_per_task_limit = 1 << 20
 
     def capacity(self, w: _Worker) -> int:
-        cap = self.plan.credit if self.plan.credit is not None else 2 * self.batch_size()
+        """Most tasks ``w`` may hold: its credit, the stage's, or by default two batches or
+        about 20 ms of work (at most 1024 tasks), whichever is more."""
+        if self.plan.credit is not None:
+            return min(self.plan.credit, w.credit)
+        batch = self.batch_size()
+        cap = 2 * batch
+        if self.est_ns > 0:
+            cap = max(cap, min(int(2 * TARGET_BATCH_NS / self.est_ns), MAX_SMALL_INFLIGHT))
         return min(cap, w.credit)
 
     def has_work(self) -> bool:
@@ -276,6 +284,7 @@ class Head:
         self.abort: str | None = None
         self.spawn_failures = 0
         self.next_beat = 0.0
+        self.outbox: list[list[bytes]] = []
         self.auth: Any = None
 
     # -- set-up -------------------------------------------------------------------
@@ -457,7 +466,7 @@ class Head:
             )
             if w is not None:
                 self._lost(w, f"protocol error: {exc}", crashed=True)
-            self._refuse(ident, f"protocol error: {exc}", rejoin=False)
+            self._refuse(ident, f"protocol error: {exc}", rejoin=True)
 
     def _send(self, ident: bytes, frames: list[bytes]) -> None:
         assert self.sock is not None
@@ -532,11 +541,14 @@ class Head:
             if w.token in self.tokens:
                 self.abort = message
             log.error("pipeline %s: worker %s: %s", self.plan.name, w.name, message)
+        elif body.get("error"):
+            log.warning("pipeline %s: worker %s left: %s", self.plan.name, w.name, body["error"])
         self._lost(w, f"left ({body.get('reason', '')})", crashed=False)
 
     # -- dispatching ----------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        outbox = self.outbox
         for stage in self.stages:
             workers = stage.workers
             if len(workers) > 1:
@@ -546,6 +558,12 @@ class Head:
                     free = stage.capacity(w) - w.held
                     if free <= 0 or not self._send_batch(stage, w, free):
                         break
+        if outbox:
+            try:
+                self.sock.send_many(outbox, zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # a peer gone: its heartbeats stop and _tick forgets it
+            outbox.clear()
 
     def _send_batch(self, stage: _Stage, w: _Worker, free: int) -> bool:
         if stage.suspects:
@@ -572,7 +590,7 @@ class Head:
         w.held += len(ids)
         size = sum(len(f) for f in payload)
         stage.bytes_per_task = 0.8 * stage.bytes_per_task + 0.2 * (size / len(ids))
-        self._send(w.ident, p.tasks(id_frame, payload))
+        self.outbox.append([w.ident, *p.tasks(id_frame, payload)])
         return True
 
     def _take(self, stage: _Stage, n: int) -> tuple[list[int], list[Any]]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from . import _zmq as zmq
 from . import protocol as p
-from .errors import WorkerRefused
+from .errors import PipelineError, WorkerRefused
 from .payload import MESSAGES, BatchError, Edge, Packer
 from .types import map_types, resolve, schema_text
 
@@ -103,6 +103,7 @@ class Worker:
                 except _Lost:
                     if self.opts.local or self.stopping:
                         return EXIT_LOST
+                    self._reconnect()
                     continue
                 if ready is None:
                     return EXIT_LOST
@@ -111,11 +112,26 @@ class Worker:
                 except _Lost:
                     if self.opts.local or self.stopping:
                         return EXIT_LOST
+                    self._reconnect()
                     started = time.monotonic()
         finally:
             self.sock.close(linger=1000)
             if self._own_ctx:
                 self.ctx.term()
+
+    def _send_many(self, messages: list[list[bytes]]) -> None:
+        with self.send_lock:
+            try:
+                self.sock.send_many(messages)
+            except zmq.Again:
+                raise _Lost() from None
+
+    def _reconnect(self) -> None:
+        """A new connection (and routing id): nothing of an earlier session, such as a HELLO
+        queued on a link that stalled, can reach the head after this."""
+        with self.send_lock:
+            self.sock.close(linger=0)
+            self.sock = self._socket()
 
     def _send(self, frames: list[bytes], block: bool = True) -> None:
         with self.send_lock:
@@ -135,16 +151,21 @@ class Worker:
             "token": self.opts.token,
             "worker": f"{_socket.gethostname()}:{os.getpid()}",
         }
+        sent = False
         while True:
+            if sent:  # no READY for that HELLO: the next one goes on a new connection
+                self._reconnect()
+                sent = False
             if self.opts.join_timeout and time.monotonic() - started > self.opts.join_timeout:
                 return None
             if self.stopping:
                 return None
             if self.opts.local and time.monotonic() - started > self.heartbeat_timeout + 10:
                 return None
-            try:  # IMMEDIATE: refused until connected, so HELLO is never queued twice
+            try:  # IMMEDIATE: refused (Again) until connected
                 with self.send_lock:
                     self.sock.send_multipart(p.control(p.HELLO, hello), zmq.NOBLOCK)
+                sent = True
             except zmq.Again:
                 time.sleep(0.01)
                 continue
@@ -165,7 +186,11 @@ class Worker:
                 # TASKS or HEARTBEAT meant for an earlier session of ours: ignored
 
     def _serve(self, ready: dict[str, Any]) -> int:
-        stage = Stage.from_ready(ready)
+        try:
+            stage = Stage.from_ready(ready)
+        except PipelineError as exc:  # this host's code differs from the head's
+            self._send(p.control(p.BYE, {"reason": "refused", "error": str(exc)}), block=False)
+            raise WorkerRefused(str(exc)) from None
         self.heartbeat_ivl = float(ready["heartbeat"])
         self.heartbeat_timeout = float(ready["heartbeat_timeout"])
         self.timeout = ready.get("timeout")
@@ -203,25 +228,30 @@ class Worker:
                     raise _Lost()
                 continue
             last_from_head = time.monotonic()
-            for msg in sock.recv_many(64):
-                frames = msg if isinstance(msg, list) else [msg]
-                command = frames[0]
-                if command == p.TASKS:
-                    self._tasks(stage, frames)
-                    if self.stopping:
-                        break
-                elif command == p.END:
-                    return EXIT_DONE
-                elif command == p.REFUSE:
-                    raise _Lost()
+            answers: list[list[bytes]] = []
+            try:
+                for msg in sock.recv_many(256):
+                    frames = msg if isinstance(msg, list) else [msg]
+                    command = frames[0]
+                    if command == p.TASKS:
+                        self._tasks(stage, frames, answers)
+                        if self.stopping:
+                            break
+                    elif command == p.END:
+                        return EXIT_DONE
+                    elif command == p.REFUSE:
+                        raise _Lost()
+            finally:
+                if answers:
+                    self._send_many(answers)
 
-    def _tasks(self, stage: Stage, frames: list[bytes]) -> None:
+    def _tasks(self, stage: Stage, frames: list[bytes], answers: list[list[bytes]]) -> None:
         id_frame, ids, _, payload = p.parse_batch(frames, with_busy=False)
         try:
             items = stage.inbound.decode(payload, len(ids))
         except BatchError as exc:
             failed = [{"id": i, "error": f"cannot decode the task: {exc}"} for i in ids]
-            self._send(p.control(p.FAILED, {"failed": failed}))
+            answers.append(p.control(p.FAILED, {"failed": failed}))
             return
         outs: list[Any] = []
         fails: list[dict[str, Any]] = []
@@ -245,7 +275,7 @@ class Worker:
             failed_ids = {f["id"] for f in fails}
             ok_ids = [i for i in ids if i not in failed_ids]
             id_frame = p.pack_ids(ok_ids)
-        self._answer(stage, ok_ids, id_frame, outs, fails, busy)
+        self._answer(stage, ok_ids, id_frame, outs, fails, busy, answers)
 
     def _answer(
         self,
@@ -255,6 +285,7 @@ class Worker:
         outs: list[Any],
         fails: list[dict[str, Any]],
         busy: int,
+        answers: list[list[bytes]],
     ) -> None:
         while outs:
             try:
@@ -269,9 +300,9 @@ class Worker:
                 ids = ids[: exc.index] + ids[exc.index + 1 :]
                 id_frame = p.pack_ids(ids)
         if outs:
-            self._send(p.results(id_frame, busy, payload))
+            answers.append(p.results(id_frame, busy, payload))
         if fails:
-            self._send(p.control(p.FAILED, {"failed": fails}))
+            answers.append(p.control(p.FAILED, {"failed": fails}))
 
     # -- watchdog ---------------------------------------------------------------
 
@@ -424,7 +455,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.path:
         sys.path[:0] = [p for p in args.path.split(os.pathsep) if p not in sys.path]
-    opts = options_from(args)
+    try:
+        opts = options_from(args)
+    except PipelineError as exc:
+        print(f"zeropipe worker: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     opts.token, opts.local = args.token, args.local
     if opts.local:
         _die_with_parent()
