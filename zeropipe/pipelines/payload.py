@@ -65,6 +65,10 @@ def edge_for(t: Any, codec: str | None, where: str) -> Edge:
         return Edge(MESSAGES, name, t)
     name = codec or DEFAULT_VALUES_CODEC
     if name not in VALUE_CODECS:
+        try:
+            get_codec(name)
+        except CodecError as exc:
+            raise PipelineError(f"{where}: {exc}") from None
         raise PipelineError(
             f"{where}: codec {name!r} carries typed messages only, and {describe(t)} is a plain "
             f"value; plain values need one of {', '.join(VALUE_CODECS)}"

@@ -35,6 +35,7 @@ log = logging.getLogger("zeropipe.pipelines")
 TARGET_BATCH_NS = 10_000_000  # an automatic batch holds about this much work
 MAX_BATCH = 8192
 MAX_SMALL_INFLIGHT = 1024  # tasks a worker may hold in small batches
+EXIT_GRACE = 0.1  # seconds between seeing a local worker exit and taking back its tasks
 REORDER_WINDOW = 1 << 16  # ordered runs: most ids ahead of the next one the sink needs
 _ONES = b"\x01" * MAX_BATCH
 _DONE, _DEAD = 1, 2
@@ -285,6 +286,8 @@ class Head:
         self.spawn_failures = 0
         self.next_beat = 0.0
         self.outbox: list[list[bytes]] = []
+        self.exits: dict[str, float] = {}  # local worker processes seen exited, and when
+        self.joined: set[str] = set()  # tokens of local workers that said HELLO
         self.auth: Any = None
 
     # -- set-up -------------------------------------------------------------------
@@ -493,8 +496,13 @@ class Head:
             reason = f"this is pipeline {plan.name!r}, not {body['pipeline']!r}"
         stage = None
         token = str(body.get("token") or "")
+        schemas = body.get("schemas") or {}
+        if reason is None and not (
+            isinstance(schemas, dict) and all(isinstance(v, str) for v in schemas.values())
+        ):
+            reason = "schemas must be a JSON object of strings"
         if reason is None:
-            for name, schema in (body.get("schemas") or {}).items():
+            for name, schema in schemas.items():
                 st = plan.stage(name)
                 if st is None:
                     reason = f"pipeline {plan.name} has no stage {name!r}"
@@ -521,6 +529,8 @@ class Head:
         credit = body.get("credit")
         if not isinstance(credit, int) or credit < 1:
             credit = 1
+        if token in self.tokens:
+            self.joined.add(token)
         w = _Worker(ident, stage, credit, str(body.get("worker", ident.hex())), token)
         self.workers[ident] = w
         stage.workers.append(w)
@@ -567,8 +577,12 @@ class Head:
 
     def _send_batch(self, stage: _Stage, w: _Worker, free: int) -> bool:
         if stage.suspects:
-            pairs = [stage.suspects.popleft()]
-            ids, items = [pairs[0][0]], [pairs[0][1]]
+            # a suspect runs alone on an idle worker, so that a death blames it alone; the
+            # other workers get nothing new meanwhile and soon become idle
+            if w.held:
+                return False
+            task_id, item = stage.suspects.popleft()
+            ids, items = [task_id], [item]
         else:
             n = min(free, stage.batch_size())
             ids, items = self._take(stage, n)
@@ -873,12 +887,19 @@ class Head:
         for token, (stage, proc) in list(self.tokens.items()):
             if proc is None or (rc := proc.poll()) is None:
                 continue
-            del self.tokens[token]
+            if token not in self.exits:  # what it sent before it died is read first
+                self.exits[token] = now
+                continue
+            if now - self.exits[token] < EXIT_GRACE:
+                continue
+            self._drain()
+            del self.tokens[token], self.exits[token]
             gone = next((w for w in self.workers.values() if w.token == token), None)
             if gone is not None:
                 self._lost(gone, f"process exited ({_exit_text(rc)})", crashed=True)
-            else:
+            elif token not in self.joined:
                 self.spawn_failures += 1
+            self.joined.discard(token)
             if self.abort is None and not (self.source_done and self.finished == self.next_id):
                 if self.spawn_failures > 3 * max(1, stage.plan.workers) + 5:
                     self.abort = f"stage {stage.plan.name}: worker processes keep failing to start"
@@ -888,6 +909,16 @@ class Head:
             self.refused = {k: t for k, t in self.refused.items() if now - t < 1.0}
         if self.bar is not None:
             self.bar.set_postfix_str(self._postfix(), refresh=False)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                msgs = self.sock.recv_many(4096, zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            for msg in msgs:
+                if isinstance(msg, list) and len(msg) >= 2:
+                    self._handle(msg)
 
     def _postfix(self) -> str:
         parts = []
@@ -905,6 +936,16 @@ class Head:
     def _end(self) -> None:
         for w in list(self.workers.values()):
             self._send(w.ident, p.control(p.END, {"reason": "done"}))
+
+    def _await_byes(self, deadline: float) -> None:
+        """Workers answer END with BYE: once they have, END cannot be lost with the socket."""
+        waiting = set(self.workers)
+        while waiting and (left := deadline - time.monotonic()) > 0:
+            if not self.sock.poll(int(left * 1000) + 1):
+                break
+            for msg in self.sock.recv_many(4096, zmq.NOBLOCK):
+                if isinstance(msg, list) and len(msg) >= 2 and msg[1] == p.BYE:
+                    waiting.discard(msg[0])
 
     def _install_signals(self) -> Callable[[], None]:
         def on_signal(signum: int, frame: Any) -> None:
@@ -930,6 +971,7 @@ class Head:
             self.bar.close()
         if self.sock is not None:
             self._end()
+            self._await_byes(time.monotonic() + (0.0 if forced else 1.0))
         joined = {w.token for w in self.workers.values()}
         procs = []
         for token, (_, proc) in self.tokens.items():

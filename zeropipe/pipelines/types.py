@@ -254,7 +254,8 @@ def _field_text(f: FieldSpec, seen: dict[str, str]) -> str:
             _message_text(f.type, seen)
             kind = spec_of(f.type).full_name
         else:
-            kind = f"{f.kind} {getattr(f.type, '__qualname__', f.type)}"
+            name = getattr(f.type, "__zeropipe_enum__", None) or f.type.__qualname__
+            kind = f"{f.kind} {name}"
     if f.key_kind is not None:
         kind = f"map<{f.key_kind}, {kind}>"
     elif f.repeated:

@@ -238,6 +238,7 @@ class Worker:
                         if self.stopping:
                             break
                     elif command == p.END:
+                        self._send(p.control(p.BYE, {"reason": "end"}), block=False)
                         return EXIT_DONE
                     elif command == p.REFUSE:
                         raise _Lost()
