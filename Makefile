@@ -31,6 +31,7 @@ demo-sockets: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run
 	$(BIN)/python -m benchmarks.codecs
+	$(BIN)/python -m benchmarks.pipelines
 
 fuzz: $(STAMP)
 	$(BIN)/python -m pytest -q tests/test_protocol_fuzz.py tests/test_mechanism_fuzz.py \
