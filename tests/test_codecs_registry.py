@@ -464,14 +464,16 @@ def test_plugin_without_its_library_names_it(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.usefixtures("plugin_site")
 def test_entry_points_are_read_once_and_only_on_a_miss(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib import metadata
+
     calls: list[str] = []
-    real = reg.metadata.entry_points
+    real = metadata.entry_points
 
     def counting(**kwargs: Any) -> Any:
         calls.append(kwargs.get("group", ""))
         return real(**kwargs)
 
-    monkeypatch.setattr(reg.metadata, "entry_points", counting)
+    monkeypatch.setattr(metadata, "entry_points", counting)
     reg.get("json")
     reg.get(1)
     assert calls == []  # built-ins need no plugin scan
