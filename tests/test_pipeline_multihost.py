@@ -36,8 +36,8 @@ from multihost_tasks import numbers, tagged
 import zeropipe as zmq
 from zeropipe.pipelines import Pipeline, RunResult
 
-# the module (zeropipe.pipelines.run is also the name of the function it re-exports)
-run_module = importlib.import_module("zeropipe.pipelines.run")
+# the module of the head
+run_module = importlib.import_module("zeropipe.pipelines.head")
 REPO = Path(__file__).resolve().parent.parent
 LOCK = "/tmp/zeropipe-multihost-subnets.lock"
 RUN_DEADLINE_S = 40.0  # hang guard for one run (the whole test stays far below it)

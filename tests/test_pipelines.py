@@ -22,7 +22,7 @@ import zmq as libzmq
 
 import zeropipe as zmq
 from zeropipe.pipelines import DeadLetter, Pipeline, PipelineError, RunResult, load
-from zeropipe.pipelines.run import Head
+from zeropipe.pipelines.head import Head
 
 N = 40
 

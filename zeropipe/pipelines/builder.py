@@ -26,7 +26,7 @@ from .types import (
 )
 
 if TYPE_CHECKING:
-    from .run import RunResult
+    from .head import RunResult
 
 Fn = Callable[..., Any] | str
 _ENDPOINT = re.compile(r"^(tcp://(\*|[\w.\-]+|\[[0-9a-fA-F:.]+\]):(\*|\d{1,5})|ipc://.+)$")
@@ -363,8 +363,8 @@ class Pipeline:
     # -- running ----------------------------------------------------------------
 
     def run(self, **options: Any) -> RunResult:
-        """Runs the pipeline on this machine; see :func:`zeropipe.pipelines.run.run`."""
-        from .run import run
+        """Runs the pipeline on this machine; see :func:`zeropipe.pipelines.head.run`."""
+        from .head import run
 
         return run(self, **options)
 

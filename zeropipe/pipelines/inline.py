@@ -12,8 +12,8 @@ import traceback
 from typing import Any
 
 from .builder import Plan
+from .head import DeadLetter, RunResult, StageStats
 from .payload import BatchError, Packer
-from .run import DeadLetter, RunResult, StageStats
 
 
 def run_inline(plan: Plan) -> RunResult:

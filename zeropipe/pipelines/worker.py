@@ -230,7 +230,7 @@ class Worker:
             last_from_head = time.monotonic()
             answers: list[list[bytes]] = []
             try:
-                for msg in sock.recv_many(256):
+                for msg in sock.recv_many(1024):
                     frames = msg if isinstance(msg, list) else [msg]
                     command = frames[0]
                     if command == p.TASKS:

@@ -35,6 +35,7 @@ log = logging.getLogger("zeropipe.pipelines")
 TARGET_BATCH_NS = 10_000_000  # an automatic batch holds about this much work
 MAX_BATCH = 8192
 MAX_SMALL_INFLIGHT = 1024  # tasks a worker may hold in small batches
+REFILL_MIN = 8  # a worker allowed this many tasks or more is refilled once half empty
 EXIT_GRACE = 0.1  # seconds between seeing a local worker exit and taking back its tasks
 REORDER_WINDOW = 1 << 16  # ordered runs: most ids ahead of the next one the sink needs
 _ONES = b"\x01" * MAX_BATCH
@@ -564,10 +565,13 @@ class Head:
             if len(workers) > 1:
                 workers = sorted(workers, key=_held)
             for w in workers:
-                while not w.doomed:
-                    free = stage.capacity(w) - w.held
-                    if free <= 0 or not self._send_batch(stage, w, free):
-                        break
+                if w.doomed:
+                    continue
+                cap = stage.capacity(w)
+                if w.held > cap // 2 and cap >= REFILL_MIN:
+                    continue  # topped up in bursts: one write, and one wake-up, per burst
+                while (free := cap - w.held) > 0 and self._send_batch(stage, w, free):
+                    pass
         if outbox:
             try:
                 self.sock.send_many(outbox, zmq.NOBLOCK)
