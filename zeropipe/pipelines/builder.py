@@ -95,6 +95,7 @@ class Plan:
     source: Callable[..., Iterable[Any]]
     source_args: tuple[Any, ...]
     source_kwargs: dict[str, Any]
+    source_total: int | None
     stages: list[StagePlan]
     sink: Callable[[Any], Any] | None
     sink_stream: bool
@@ -165,16 +166,26 @@ class Pipeline:
         self.curve_public_key = curve_public_key
         self.curve_clients = curve_clients
         self._source: tuple[Fn, tuple[Any, ...], dict[str, Any]] | None = None
+        self._total: int | None = None
         self._maps: list[MapStage] = []
         self._sink: Fn | None = None
         self._dead_letter: Fn | None = None
         self.paths: list[str] = []
 
     def source(
-        self, fn: Fn, args: Iterable[Any] = (), kwargs: dict[str, Any] | None = None
+        self,
+        fn: Fn,
+        args: Iterable[Any] = (),
+        kwargs: dict[str, Any] | None = None,
+        total: int | None = None,
     ) -> Pipeline:
-        """The ventilator: ``fn(*args, **kwargs)`` returns an iterable of tasks, read lazily."""
+        """The ventilator: ``fn(*args, **kwargs)`` returns an iterable of tasks, read lazily.
+        ``total``: how many it will yield, for the progress bar's ETA (default: its ``len()``
+        if it has one)."""
         self._source = (fn, tuple(args), dict(kwargs or {}))
+        if total is not None:
+            _positive(total, "total", f"pipeline {self.name}, source", zero=True)
+        self._total = total
         return self
 
     def map(
@@ -261,6 +272,7 @@ class Pipeline:
             source=source,
             source_args=args,
             source_kwargs=kwargs,
+            source_total=self._total,
             stages=stages,
             sink=sink,
             sink_stream=stream,
@@ -431,8 +443,10 @@ def from_dict(doc: dict[str, Any], where: str = "pipeline", base: str | None = N
     if base is not None:
         pipe.paths.append(base)
     src = _table(doc, "source", where)
-    _keys(src, {"fn", "args", "kwargs"}, f"{where} [source]")
-    pipe.source(_fn(src, f"{where} [source]"), src.get("args", ()), src.get("kwargs"))
+    _keys(src, {"fn", "args", "kwargs", "total"}, f"{where} [source]")
+    pipe.source(
+        _fn(src, f"{where} [source]"), src.get("args", ()), src.get("kwargs"), src.get("total")
+    )
     maps = doc.get("map")
     if not isinstance(maps, list) or not maps:
         raise PipelineError(f"{where}: needs at least one [[map]] stage")

@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -295,6 +295,7 @@ class Head:
 
     def start(self) -> None:
         plan = self.plan
+        self.started = time.monotonic()
         sock: Any = self.ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 500)
         sock.setsockopt(zmq.SNDHWM, 0)
@@ -317,7 +318,9 @@ class Head:
             self.source = iter(produced)
         except Exception as exc:
             raise PipelineError(f"pipeline {plan.name}: the source raised {exc!r}") from exc
-        total = len(produced) if hasattr(produced, "__len__") else None  # type: ignore[arg-type]
+        total = plan.source_total
+        if total is None and isinstance(produced, Sized):
+            total = len(produced)
         if self.show_progress:
             from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]
 
@@ -326,7 +329,6 @@ class Head:
             for stage in self.stages:
                 for _ in range(stage.plan.workers):
                     self._spawn(stage)
-        self.started = time.monotonic()
 
     def _secure(self, sock: zmq.Socket) -> None:
         plan = self.plan
