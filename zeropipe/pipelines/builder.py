@@ -108,6 +108,7 @@ class Plan:
     heartbeat_timeout: float
     linger: float
     max_batch_bytes: int
+    max_message_bytes: int
     curve_secret_key: str | None
     curve_public_key: str | None
     curve_clients: str | None
@@ -145,6 +146,7 @@ class Pipeline:
         heartbeat_timeout: float = 5.0,
         linger: float = 0.002,
         max_batch_bytes: int = 1 << 20,
+        max_message_bytes: int = 256 << 20,
         curve_secret_key: str | None = None,
         curve_public_key: str | None = None,
         curve_clients: str | None = None,
@@ -162,6 +164,7 @@ class Pipeline:
         self.heartbeat_timeout = heartbeat_timeout
         self.linger = linger
         self.max_batch_bytes = max_batch_bytes
+        self.max_message_bytes = max_message_bytes
         self.curve_secret_key = curve_secret_key
         self.curve_public_key = curve_public_key
         self.curve_clients = curve_clients
@@ -285,6 +288,7 @@ class Pipeline:
             heartbeat_timeout=float(self.heartbeat_timeout),
             linger=float(self.linger),
             max_batch_bytes=int(self.max_batch_bytes),
+            max_message_bytes=int(self.max_message_bytes),
             curve_secret_key=self.curve_secret_key,
             curve_public_key=self.curve_public_key,
             curve_clients=self.curve_clients,
@@ -410,6 +414,7 @@ _PIPELINE_KEYS = {
     "heartbeat_timeout",
     "linger",
     "max_batch_bytes",
+    "max_message_bytes",
     "curve_secret_key",
     "curve_public_key",
     "curve_clients",

@@ -194,9 +194,10 @@ class _Worker:
 
 
 class _Stage:
-    def __init__(self, plan: StagePlan, index: int) -> None:
+    def __init__(self, plan: StagePlan, index: int, max_batch_bytes: int) -> None:
         self.plan = plan
         self.index = index
+        self.max_batch_bytes = max_batch_bytes
         self.stats = StageStats(plan.name)
         self.pending: deque[tuple[list[int], list[Any]]] = deque()
         self.pending_count = 0
@@ -218,10 +219,8 @@ class _Stage:
             return 1
         n = int(TARGET_BATCH_NS / self.est_ns)
         if self.bytes_per_task > 0:
-            n = min(n, int(self.bytes_per_task_limit / self.bytes_per_task))
+            n = min(n, int(self.max_batch_bytes / self.bytes_per_task))
         return max(1, min(n, MAX_BATCH))
-
-    bytes_per_task_limit = 1 << 20
 
     def capacity(self, w: _Worker) -> int:
         """Most tasks ``w`` may hold: its credit, the stage's, or by default two batches or
@@ -261,7 +260,7 @@ class Head:
 
     def __init__(self, plan: Plan, *, progress: bool = False, local_workers: bool = True) -> None:
         self.plan = plan
-        self.stages = [_Stage(s, i) for i, s in enumerate(plan.stages)]
+        self.stages = [_Stage(s, i, plan.max_batch_bytes) for i, s in enumerate(plan.stages)]
         self.result = RunResult(plan.name, stages=[s.stats for s in self.stages])
         self.show_progress = progress
         self.local_workers = local_workers
@@ -300,6 +299,7 @@ class Head:
         sock.setsockopt(zmq.LINGER, 500)
         sock.setsockopt(zmq.SNDHWM, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, plan.max_message_bytes)  # a peer cannot bloat us
         if plan.curve_secret_key:
             self._secure(sock)
         bind = plan.bind
