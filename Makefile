@@ -23,6 +23,7 @@ test: lint typecheck
 	$(BIN)/python -m pytest -n 2 -q
 
 demo: $(STAMP)
+	$(BIN)/zeropipe codegen schemas/market.proto -o examples/pipeline/market_gen
 	$(BIN)/zeropipe run examples/pipeline/market.toml
 
 demo-sockets: $(STAMP)

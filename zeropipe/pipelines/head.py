@@ -29,6 +29,7 @@ from . import protocol as p
 from .builder import Pipeline, Plan, StagePlan
 from .errors import PipelineAborted, PipelineError
 from .payload import BatchError, Packer
+from .worker import exit_text
 
 log = logging.getLogger("zeropipe.pipelines")
 
@@ -902,7 +903,7 @@ class Head:
             del self.tokens[token], self.exits[token]
             gone = next((w for w in self.workers.values() if w.token == token), None)
             if gone is not None:
-                self._lost(gone, f"process exited ({_exit_text(rc)})", crashed=True)
+                self._lost(gone, f"process exited ({exit_text(rc)})", crashed=True)
             elif token not in self.joined:
                 self.spawn_failures += 1
             self.joined.discard(token)
@@ -1023,15 +1024,6 @@ class _Callback:
 
     def callback(self, domain: str, key: bytes) -> bool:
         return self.fn(domain, key)
-
-
-def _exit_text(rc: int) -> str:
-    if rc < 0:
-        try:
-            return f"killed by {signal.Signals(-rc).name}"
-        except ValueError:
-            return f"signal {-rc}"
-    return f"exit code {rc}"
 
 
 def results_of(pipeline: Pipeline, **options: Any) -> Iterable[Any]:

@@ -514,7 +514,7 @@ def serve(args: argparse.Namespace, procs: int) -> int:
                 if rc != EXIT_DONE and not stopping:
                     stop(signal.SIGTERM, None)
                 continue
-            print(f"zeropipe worker: process {child.pid} ended ({_exit_text(rc)}); restarting")
+            print(f"zeropipe worker: process {child.pid} ended ({exit_text(rc)}); restarting")
             children[n] = subprocess.Popen(argv, preexec_fn=_ignore_sigint)
     return code
 
@@ -523,7 +523,8 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _exit_text(rc: int) -> str:
+def exit_text(rc: int) -> str:
+    """How a worker process ended, from its return code."""
     if rc < 0:
         try:
             return f"killed by {signal.Signals(-rc).name}"
