@@ -530,7 +530,7 @@ def exit_text(rc: int) -> str:
             return f"killed by {signal.Signals(-rc).name}"
         except ValueError:
             return f"signal {-rc}"
-    return {EXIT_TIMEOUT: "a task timed out", EXIT_LOST: "lost the head"}.get(rc, f"exit {rc}")
+    return {EXIT_TIMEOUT: "a task timed out", EXIT_LOST: "lost the head"}.get(rc, f"exit code {rc}")
 
 
 if __name__ == "__main__":
