@@ -464,7 +464,14 @@ class Head:
                 self._bye(w, p.parse_control(frames))
             else:
                 raise p.ProtocolViolation(f"unknown command {command[:16]!r}")
-        except (p.ProtocolViolation, BatchError, KeyError, TypeError, ValueError) as exc:
+        except (
+            p.ProtocolViolation,
+            BatchError,
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:
             log.warning(
                 "pipeline %s: worker %s broke the protocol: %s",
                 self.plan.name,
