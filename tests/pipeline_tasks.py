@@ -112,6 +112,12 @@ class Label:
     tags: list[str] = field(3, default_factory=list)
 
 
+def fail_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x * x
+
+
 def make_point(x: int) -> Point:
     return Point(x, x * x)
 

@@ -763,3 +763,20 @@ def test_batch_size_and_credit_on_the_wire(batch: int, credit: int | None) -> No
     assert sorted(i for ids in fake.batches for i in ids) == list(range(n))
     assert fake.ready["stage"] == "square"
     assert fake.ready["fn"] == "pipeline_tasks:square"
+
+
+def test_ordered_without_acks_is_refused() -> None:
+    pipe = Pipeline("unordered-acks", ordered=True, acks=False).source(t.numbers, args=(3,))
+    with pytest.raises(PipelineError, match="ordered=True needs acks"):
+        pipe.map(t.square).validate()
+
+
+def test_without_acks_a_failure_is_a_dead_letter_at_once() -> None:
+    result = (
+        Pipeline("no-acks", acks=False)
+        .source(t.numbers, args=(6,))
+        .map(t.fail_on_three, workers=1, max_attempts=3)
+        .run(progress=False)
+    )
+    assert sorted(result.results or []) == [0, 1, 4, 16, 25]
+    assert [(d.id, d.attempts) for d in result.dead_letters] == [(3, 1)]

@@ -268,6 +268,11 @@ class Pipeline:
                     f"{describe(taken)} but {producer} returns {describe(produced)}"
                 )
         dead = _function(self._dead_letter, "dead-letter handler") if self._dead_letter else None
+        if self.ordered and not self.acks:
+            raise PipelineError(
+                f"pipeline {self.name}: ordered=True needs acks (without them a task lost with "
+                "its worker would hold back every later result)"
+            )
         self._check_bind()
         self._check_curve()
         return Plan(
