@@ -87,6 +87,13 @@ class RouterCore(SocketCore):
             return [routing_id, *msg]
         return [routing_id, msg]  # type: ignore[list-item]
 
+    def xrecv_many(self, limit: int) -> list[Message]:
+        msgs: list[Message] = []
+        xrecv = self.xrecv
+        while len(msgs) < limit and (msg := xrecv()) is not None:
+            msgs.append(msg)
+        return msgs
+
     def xsend(self, msg: Message) -> bool:
         if type(msg) is not list:
             return True  # only a routing id, no body: nothing to send

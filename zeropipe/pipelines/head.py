@@ -39,7 +39,6 @@ MAX_SMALL_INFLIGHT = 1024  # tasks a worker may hold in small batches
 REFILL_MIN = 8  # a worker allowed this many tasks or more is refilled once half empty
 EXIT_GRACE = 0.1  # seconds between seeing a local worker exit and taking back its tasks
 REORDER_WINDOW = 1 << 16  # ordered runs: most ids ahead of the next one the sink needs
-_ONES = b"\x01" * MAX_BATCH
 _DONE, _DEAD = 1, 2
 
 
@@ -580,8 +579,10 @@ class Head:
                 cap = stage.capacity(w)
                 if w.held > cap // 2 and cap >= REFILL_MIN:
                     continue  # topped up in bursts: one write, and one wake-up, per burst
-                while (free := cap - w.held) > 0 and self._send_batch(stage, w, free):
-                    pass
+                if stage.suspects:
+                    self._send_suspect(stage, w)
+                elif cap > w.held:
+                    self._send_batches(stage, w, cap - w.held)
         if outbox:
             try:
                 self.sock.send_many(outbox, zmq.NOBLOCK)
@@ -589,37 +590,49 @@ class Head:
                 pass  # a peer gone: its heartbeats stop and _tick forgets it
             outbox.clear()
 
-    def _send_batch(self, stage: _Stage, w: _Worker, free: int) -> bool:
-        if stage.suspects:
-            # a suspect runs alone on an idle worker, so that a death blames it alone; the
-            # other workers get nothing new meanwhile and soon become idle
-            if w.held:
-                return False
+    def _send_suspect(self, stage: _Stage, w: _Worker) -> None:
+        """A suspect runs alone on an idle worker, so that a death blames it alone; the other
+        workers get nothing new meanwhile and soon become idle."""
+        if not w.held:
             task_id, item = stage.suspects.popleft()
-            ids, items = [task_id], [item]
-        else:
-            n = min(free, stage.batch_size())
-            ids, items = self._take(stage, n)
-            if not ids:
-                return False
-        try:
-            payload = stage.tasks_out.encode(items)
-        except BatchError as exc:
-            if exc.index is None:
-                raise
-            bad = exc.index
-            self._dead(stage, ids[bad], items[bad], f"cannot encode the task: {exc}", "", 1)
-            stage.pending.appendleft((ids[:bad] + ids[bad + 1 :], items[:bad] + items[bad + 1 :]))
-            stage.pending_count += len(ids) - 1
-            return True
-        id_frame = p.pack_ids(ids)
-        if self.plan.acks:
-            w.inflight.append(_Batch(ids, items, id_frame))
-        w.held += len(ids)
-        size = sum(len(f) for f in payload)
-        stage.bytes_per_task = 0.8 * stage.bytes_per_task + 0.2 * (size / len(ids))
-        self.outbox.append([w.ident, *p.tasks(id_frame, payload)])
-        return True
+            self._send_batches(stage, w, 1, ([task_id], [item]))
+
+    def _send_batches(
+        self,
+        stage: _Stage,
+        w: _Worker,
+        free: int,
+        tasks: tuple[list[int], list[Any]] | None = None,
+    ) -> None:
+        """Up to ``free`` tasks to ``w``, taken at once and sent as batches of the stage's
+        batch size."""
+        ids, items = tasks or self._take(stage, free)
+        if not ids:
+            return
+        size = stage.batch_size()
+        encode, outbox, track = stage.tasks_out.encode, self.outbox, self.plan.acks
+        sent_bytes = 0
+        start = 0
+        while start < len(ids):
+            batch_ids, batch_items = ids[start : start + size], items[start : start + size]
+            try:
+                payload = encode(batch_items)
+            except BatchError as exc:
+                if exc.index is None:
+                    raise
+                bad = start + exc.index
+                self._dead(stage, ids[bad], items[bad], f"cannot encode the task: {exc}", "", 1)
+                del ids[bad], items[bad]
+                continue
+            id_frame = p.pack_ids(batch_ids)
+            if track:
+                w.inflight.append(_Batch(batch_ids, batch_items, id_frame))
+            w.held += len(batch_ids)
+            sent_bytes += sum(map(len, payload))
+            outbox.append([w.ident, p.TASKS, id_frame, *payload])
+            start += size
+        if ids:
+            stage.bytes_per_task = 0.8 * stage.bytes_per_task + 0.2 * (sent_bytes / len(ids))
 
     def _take(self, stage: _Stage, n: int) -> tuple[list[int], list[Any]]:
         ids: list[int] = []
@@ -679,22 +692,30 @@ class Head:
     # -- answers ----------------------------------------------------------------------
 
     def _results(self, w: _Worker, frames: list[bytes]) -> None:
-        id_frame, ids, busy, payload = p.parse_batch(frames, with_busy=True)
         if not self.plan.acks:
+            _, ids, busy, payload = p.parse_batch(frames, with_busy=True)
             self._unacked_results(w, ids, busy, payload)
             return
-        if not w.inflight:
+        inflight = w.inflight
+        if not inflight:
             raise p.ProtocolViolation("RESULTS without tasks in flight")
-        batch = w.inflight[0]
-        n = len(ids)
-        if not (id_frame == batch.id_frame and batch.open == n and batch.answered is None):
-            self._answer_part(batch, ids)
-        else:
-            batch.open = 0
+        batch = inflight[0]
         stage = w.stage
-        items = stage.results_in.decode(payload, n)
+        whole = len(frames) > 3 and frames[1] == batch.id_frame and batch.answered is None
+        if whole:  # the common case: the whole batch, its id frame echoed
+            ids = batch.ids
+            busy = p.parse_busy(frames[2])
+            payload = frames[3:]
+        else:
+            _, ids, busy, payload = p.parse_batch(frames, with_busy=True)
+        n = len(ids)
+        items = stage.results_in.decode(payload, n)  # first: a bad answer changes nothing
+        if whole:
+            batch.open = 0
+        else:
+            self._answer_part(batch, ids)
         if batch.open == 0:
-            w.inflight.popleft()
+            inflight.popleft()
         w.held -= n
         if busy:
             stage.stats.busy_s += busy / 1e9
@@ -735,13 +756,10 @@ class Head:
         first = ids[0]
         state, base = stage.state, stage.base
         lo = first - base
-        if (
-            ids[-1] - first == n - 1
-            and lo >= 0
-            and n <= MAX_BATCH
-            and state.count(0, lo, lo + n) == n
-        ):
-            state[lo : lo + n] = _ONES[:n]
+        if n == 1 and 0 <= lo < len(state) and state[lo] == 0:
+            state[lo] = _DONE
+        elif ids[-1] - first == n - 1 and lo >= 0 and state.count(0, lo, lo + n) == n:
+            state[lo : lo + n] = b"\x01" * n  # a run of ids, none answered before
         else:
             keep = []
             for k, task_id in enumerate(ids):

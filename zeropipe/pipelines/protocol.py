@@ -86,12 +86,15 @@ def parse_batch(
     ids = unpack_ids(id_frame)
     if not ids:
         raise ProtocolViolation(f"{_name(frames)} without ids")
-    busy = 0
-    if with_busy:
-        if len(frames[2]) != 8:
-            raise ProtocolViolation("RESULTS: the busy-time frame is not 8 bytes")
-        (busy,) = _BUSY.unpack(frames[2])
+    busy = parse_busy(frames[2]) if with_busy else 0
     return id_frame, ids, busy, [bytes(f) for f in frames[head:]]
+
+
+def parse_busy(frame: bytes) -> int:
+    if len(frame) != 8:
+        raise ProtocolViolation("RESULTS: the busy-time frame is not 8 bytes")
+    busy: int = _BUSY.unpack(frame)[0]
+    return busy
 
 
 def _name(frames: Sequence[bytes]) -> str:
