@@ -20,9 +20,8 @@ Cases, 2 worker processes everywhere (``--list`` shows the methods):
 
 Timing (``perf_counter``): tasks/s = N / (last result consumed - submit), where submit is
 after start-up: Pool created and warmed by a first map; pyzmq when every worker's connection
-finished its handshake; zeropipe when the head first reads its source, which it does once the
-first worker has joined and asks for work (a second worker joining later counts against
-zeropipe). The sink sums the results and the sum is checked. start-up = started -> submit.
+finished its handshake; zeropipe when the head first reads its source, which it does once
+both workers have joined (``min_workers=2``, the same condition as pyzmq's). The sink sums the results and the sum is checked. start-up = started -> submit.
 Steady/s = (N - 1) / (last result - first result) is reported too, measured alike for all.
 
 Method: every measurement runs in a fresh process (this module with ``--measure SPEC``, which
@@ -299,7 +298,13 @@ def _zeropipe(spec: dict[str, Any], fn: Any, n: int) -> tuple[dict[str, float], 
     pipe = (
         Pipeline("bench", acks=bool(spec.get("acks", True)))
         .source(tasks.numbers, args=(n,))
-        .map(fn, workers=WORKERS, batch=spec["batch"], credit=spec.get("credit"))
+        .map(
+            fn,
+            workers=WORKERS,
+            batch=spec["batch"],
+            credit=spec.get("credit"),
+            min_workers=WORKERS,  # timed from when all workers are in, as Pool and pyzmq
+        )
         .sink(tasks.total)
     )
     tasks.CLOCK.clear()

@@ -9,8 +9,10 @@ import json
 import os
 import re
 import struct
+import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -780,3 +782,46 @@ def test_without_acks_a_failure_is_a_dead_letter_at_once() -> None:
     )
     assert sorted(result.results or []) == [0, 1, 4, 16, 25]
     assert [(d.id, d.attempts) for d in result.dead_letters] == [(3, 1)]
+
+
+def test_min_workers_holds_the_tasks_until_enough_workers_joined(tasks_dir: Path) -> None:
+    late: list[subprocess.Popen[bytes]] = []
+    early: list[tuple[str, int, int]] = []
+
+    def second_worker(endpoint: str) -> None:
+        def start() -> None:
+            # one local worker is in (or about to be): no task may start until the second
+            time.sleep(0.5)
+            early.extend(x for x in log_lines(tasks_dir) if x[0] == "task")
+            late.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "zeropipe.pipelines.worker",
+                        "--connect",
+                        endpoint,
+                        "--path",
+                        os.pathsep.join(sys.path),
+                        "--join-timeout",
+                        "30",
+                    ]
+                )
+            )
+
+        threading.Thread(target=start, daemon=True).start()
+
+    try:
+        result = (
+            squares("min-workers", n=30)
+            .map(t.logged_square, workers=1, batch=1, min_workers=2)
+            .run(progress=False, on_start=second_worker)
+        )
+    finally:
+        for proc in late:
+            proc.wait(timeout=20)
+    check_clean(result, 30)
+    assert result.stages[0].workers_joined == 2
+    assert early == []  # nothing ran while one worker was in
+    assert late
+    assert late[0].returncode == 0

@@ -45,6 +45,7 @@ class MapStage:
     credit: int | None = None
     init: Fn | None = None
     close: Fn | None = None
+    min_workers: int = 0
 
 
 @dataclass
@@ -64,6 +65,7 @@ class StagePlan:
     credit: int | None
     init: tuple[Callable[[], Any], str] | None
     close: tuple[Callable[[], Any], str] | None
+    min_workers: int = 0
 
     def ready(self) -> dict[str, Any]:
         """The part of READY that describes this stage to a worker."""
@@ -203,6 +205,7 @@ class Pipeline:
         credit: int | None = None,
         init: Fn | None = None,
         close: Fn | None = None,
+        min_workers: int = 0,
     ) -> Pipeline:
         """A stage run by ``workers`` processes (default: one per CPU): ``fn(task) -> result``.
 
@@ -212,9 +215,21 @@ class Pipeline:
         letters; ``credit``: most tasks one worker holds (default: two batches, or about
         20 ms of work up to 1024 tasks when that is more);
         ``init``/``close``: called once in each worker process before its first task and
-        after its last."""
+        after its last; ``min_workers``: no task is sent before this many workers joined the
+        stage (a balanced start, or a wait for remote workers)."""
         self._maps.append(
-            MapStage(fn, name or "", workers, batch, timeout, max_attempts, credit, init, close)
+            MapStage(
+                fn,
+                name or "",
+                workers,
+                batch,
+                timeout,
+                max_attempts,
+                credit,
+                init,
+                close,
+                min_workers,
+            )
         )
         return self
 
@@ -328,6 +343,7 @@ class Pipeline:
             _positive(decl.batch, "batch", where)
             batch = decl.batch
         _positive(decl.max_attempts, "max_attempts", where)
+        _positive(decl.min_workers, "min_workers", where, zero=True)
         if decl.credit is not None:
             _positive(decl.credit, "credit", where)
         if decl.timeout is not None and not (
@@ -356,6 +372,7 @@ class Pipeline:
             credit=decl.credit,
             init=hooks[0],
             close=hooks[1],
+            min_workers=decl.min_workers,
         )
 
     def _check_bind(self) -> None:
@@ -424,7 +441,18 @@ _PIPELINE_KEYS = {
     "curve_public_key",
     "curve_clients",
 }
-_MAP_KEYS = {"fn", "name", "workers", "batch", "timeout", "max_attempts", "credit", "init", "close"}
+_MAP_KEYS = {
+    "fn",
+    "name",
+    "workers",
+    "batch",
+    "timeout",
+    "max_attempts",
+    "credit",
+    "init",
+    "close",
+    "min_workers",
+}
 
 
 def load(path: str) -> Pipeline:

@@ -570,6 +570,8 @@ class Head:
     def _dispatch(self) -> None:
         outbox = self.outbox
         for stage in self.stages:
+            if stage.stats.workers_joined < stage.plan.min_workers:
+                continue
             workers = stage.workers
             if len(workers) > 1:
                 workers = sorted(workers, key=_held)
