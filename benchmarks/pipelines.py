@@ -21,7 +21,8 @@ Cases, 2 worker processes everywhere (``--list`` shows the methods):
 Timing (``perf_counter``): tasks/s = N / (last result consumed - submit), where submit is
 after start-up: Pool created and warmed by a first map; pyzmq when every worker's connection
 finished its handshake; zeropipe when the head first reads its source, which it does once
-both workers have joined (``min_workers=2``, the same condition as pyzmq's). The sink sums the results and the sum is checked. start-up = started -> submit.
+both workers have joined (``min_workers=2``, the same condition as pyzmq's). The sink sums
+the results and the sum is checked. start-up = started -> submit.
 Steady/s = (N - 1) / (last result - first result) is reported too, measured alike for all.
 
 Method: every measurement runs in a fresh process (this module with ``--measure SPEC``, which
