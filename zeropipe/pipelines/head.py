@@ -20,7 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterator, Sized
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,8 +160,11 @@ class _Batch:
         self.open = len(ids)
         self.answered: set[int] | None = None
 
-    def item(self, task_id: int) -> Any:
-        return self.items[self.ids.index(task_id)]
+    def items_of(self, task_ids: list[int]) -> list[Any]:
+        if len(task_ids) == 1:
+            return [self.items[self.ids.index(task_ids[0])]]
+        where = {task_id: k for k, task_id in enumerate(self.ids)}
+        return [self.items[where[task_id]] for task_id in task_ids]
 
     def unanswered(self) -> list[tuple[int, Any]]:
         done = self.answered or set()
@@ -830,13 +833,14 @@ class Head:
         if batch.open == 0:
             w.inflight.popleft()
         w.held -= len(entries)
-        for task_id, f in entries:
+        tasks = batch.items_of([task_id for task_id, _ in entries])
+        for (task_id, f), task in zip(entries, tasks, strict=True):
             if f.get("kind") == "timeout":
                 w.doomed = True
             self._attempt_failed(
                 w.stage,
                 task_id,
-                batch.item(task_id),
+                task,
                 str(f.get("error", "failed")),
                 str(f.get("traceback", "")),
                 suspect=False,
@@ -1051,9 +1055,3 @@ class _Callback:
 
     def callback(self, domain: str, key: bytes) -> bool:
         return self.fn(domain, key)
-
-
-def results_of(pipeline: Pipeline, **options: Any) -> Iterable[Any]:
-    """The results of a pipeline without a sink (a convenience for tests and notebooks)."""
-    result = run(pipeline, **options)
-    return result.results or []
