@@ -26,7 +26,6 @@ import os
 import platform
 import pstats
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from benchmarks.impl import close_quietly, impl_version, last_endpoint, load_impl
-from benchmarks.procs import ROOT, WATCHDOG_EXIT, last_line, start_watchdog, tail, worker_env
+from benchmarks.procs import (
+    ROOT,
+    WATCHDOG_EXIT,
+    last_line,
+    run_bounded,
+    start_watchdog,
+    tail,
+    worker_env,
+)
 from benchmarks.report import fmt_number
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -889,32 +896,12 @@ def run_e2e_one(impl: str, case: E2ECase, count: int, budget_s: float) -> dict[s
     cmd = [sys.executable, "-m", "benchmarks.codecs", "_receiver", impl, case.codec]
     cmd += [case.mode_for(impl), str(count), f"--budget={budget_s}", f"--lifetime={lifetime}"]
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=worker_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, killed as a whole on a hang
-    )
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=lifetime + 5)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    out, err, returncode, timed_out = run_bounded(cmd, lifetime + 5)
     lines = [json.loads(x[len(E2E_PREFIX) :]) for x in out.splitlines() if x.startswith(E2E_PREFIX)]
-    hung = timed_out or proc.returncode == WATCHDOG_EXIT
+    hung = timed_out or returncode == WATCHDOG_EXIT
     raw: dict[str, Any]
     if not lines:
-        reason = "hung, killed" if hung else f"receiver exit code {proc.returncode}"
+        reason = "hung, killed" if hung else f"receiver exit code {returncode}"
         raw = {"ok": False, "error": f"{reason}: {last_line(err)}", "detail": tail(err)}
     else:
         raw = lines[0]

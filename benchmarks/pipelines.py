@@ -42,9 +42,7 @@ import os
 import platform
 import re
 import resource
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +50,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.procs import ROOT, last_line, tail, worker_env
+from benchmarks.procs import last_line, run_bounded, tail
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PREFIX = "PIPEBENCH "
@@ -342,33 +340,13 @@ def run_one(spec: dict[str, Any], wrap: list[str] | None = None) -> Raw:
     """One measurement in a fresh process (its own process group, killed on a hang)."""
     cmd = [*(wrap or []), *measure_command(spec)]
     started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=worker_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    hung = False
-    try:
-        out, err = proc.communicate(timeout=MEASURE_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        hung = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    out, err, returncode, hung = run_bounded(cmd, MEASURE_TIMEOUT_S)
     raw: Raw = {"wall_s": time.perf_counter() - started, "loadavg_1m": os.getloadavg()[0]}
     lines = [line[len(PREFIX) :] for line in out.splitlines() if line.startswith(PREFIX)]
     if hung:
         raw.update(ok=False, error=f"hung: killed after {MEASURE_TIMEOUT_S:.0f} s")
     elif not lines:
-        raw.update(ok=False, error=f"exit code {proc.returncode}: {last_line(err)}")
+        raw.update(ok=False, error=f"exit code {returncode}: {last_line(err)}")
     else:
         raw.update(json.loads(lines[-1]))
     if not raw["ok"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
@@ -186,3 +187,30 @@ class SenderGroup:
         if not lines:
             self.check_alive()
         return lines
+
+
+def run_bounded(cmd: list[str], timeout_s: float) -> tuple[str, str, int | None, bool]:
+    """Run ``cmd`` from the project root in its own process group, killing the whole group
+    after ``timeout_s``; returns (stdout, stderr, exit code, whether it was killed)."""
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=worker_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    timed_out = False
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return out, err, proc.returncode, timed_out
