@@ -189,7 +189,7 @@ class SenderGroup:
         return lines
 
 
-def run_bounded(cmd: list[str], timeout_s: float) -> tuple[str, str, int | None, bool]:
+def run_bounded(cmd: list[str], timeout_s: float) -> tuple[str, str, int, bool]:
     """Run ``cmd`` from the project root in its own process group, killing the whole group
     after ``timeout_s``; returns (stdout, stderr, exit code, whether it was killed)."""
     proc = subprocess.Popen(
@@ -213,4 +213,4 @@ def run_bounded(cmd: list[str], timeout_s: float) -> tuple[str, str, int | None,
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    return out, err, proc.returncode, timed_out
+    return out, err, proc.wait(), timed_out

@@ -16,8 +16,6 @@ import json
 import os
 import platform
 import re
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict
@@ -26,7 +24,7 @@ from typing import Any
 
 from benchmarks.cases import METRICS, Case, build_cases
 from benchmarks.impl import IMPLS
-from benchmarks.procs import ROOT, WATCHDOG_EXIT, last_line, tail, worker_command, worker_env
+from benchmarks.procs import WATCHDOG_EXIT, last_line, run_bounded, tail, worker_command
 from benchmarks.receiver import STARTUP_S
 from benchmarks.report import Raw, fmt_number, format_table, summarize
 from benchmarks.worker import RESULT_PREFIX
@@ -77,28 +75,8 @@ def run_one(impl: str, case: Case, budget_s: float) -> Raw:
     cmd = worker_command(
         "receiver", impl, case.to_json(), f"--budget={budget_s}", f"--lifetime={lifetime}"
     )
-    proc = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=worker_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: killed as a whole on a hang
-    )
-    timed_out = False
-    try:
-        out, err = proc.communicate(timeout=lifetime + 5)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:  # interrupted: do not leave the workers behind
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return parse_output(out, err, proc.returncode, timed_out, lifetime)
+    out, err, code, timed_out = run_bounded(cmd, lifetime + 5)
+    return parse_output(out, err, code, timed_out, lifetime)
 
 
 def parse_output(out: str, err: str, code: int, timed_out: bool, lifetime: float) -> Raw:
