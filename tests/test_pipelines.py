@@ -825,3 +825,15 @@ def test_min_workers_holds_the_tasks_until_enough_workers_joined(tasks_dir: Path
     assert early == []  # nothing ran while one worker was in
     assert late
     assert late[0].returncode == 0
+
+
+def test_results_that_do_not_encode_fail_alone_in_their_batch() -> None:
+    result = (
+        Pipeline("too-big")
+        .source(t.numbers, args=(200,))
+        .map(t.too_big_on_odd, workers=1, batch=50, max_attempts=1)
+        .run(progress=False)
+    )
+    assert sorted(result.results or []) == list(range(0, 200, 2))
+    assert sorted(d.id for d in result.dead_letters) == list(range(1, 200, 2))
+    assert all("cannot encode the result" in d.error for d in result.dead_letters)

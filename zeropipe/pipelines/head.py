@@ -197,13 +197,13 @@ class _Worker:
 
 
 class _Stage:
-    def __init__(self, plan: StagePlan, index: int, max_batch_bytes: int) -> None:
+    def __init__(self, plan: StagePlan, index: int, max_batch_bytes: int, tracked: bool) -> None:
         self.plan = plan
         self.index = index
         self.max_batch_bytes = max_batch_bytes
+        self.tracked = tracked  # acks: the window below is kept
         self.stats = StageStats(plan.name)
         self.pending: deque[tuple[list[int], list[Any]]] = deque()
-        self.pending_count = 0
         self.retry: deque[tuple[int, Any]] = deque()
         self.suspects: deque[tuple[int, Any]] = deque()  # each runs alone (see _lost)
         self.state = bytearray()  # per id from base: 0 open, 1 answered, 2 dead-lettered
@@ -236,14 +236,23 @@ class _Stage:
             cap = max(cap, min(int(2 * TARGET_BATCH_NS / self.est_ns), MAX_SMALL_INFLIGHT))
         return min(cap, w.credit)
 
-    def has_work(self) -> bool:
-        return bool(self.pending_count or self.retry or self.suspects)
+    def measured(self, busy_ns: int, n: int) -> None:
+        """A worker spent ``busy_ns`` on ``n`` tasks (0: it did not say)."""
+        if busy_ns:
+            self.stats.busy_s += busy_ns / 1e9
+            per = busy_ns / n
+            self.est_ns = per if self.est_ns == 0 else 0.7 * self.est_ns + 0.3 * per
 
     def ensure(self, hi: int) -> None:
         """The window covers ids below ``hi``."""
         need = hi - self.base - len(self.state)
-        if need > 0:
+        if need > 0 and self.tracked:
             self.state.extend(bytes(need))
+
+    def mark(self, task_id: int, state: int) -> None:
+        if self.tracked:
+            self.ensure(task_id + 1)
+            self.state[task_id - self.base] = state
 
     def is_open(self, task_id: int) -> bool:
         k = task_id - self.base
@@ -263,7 +272,9 @@ class Head:
 
     def __init__(self, plan: Plan, *, progress: bool = False, local_workers: bool = True) -> None:
         self.plan = plan
-        self.stages = [_Stage(s, i, plan.max_batch_bytes) for i, s in enumerate(plan.stages)]
+        self.stages = [
+            _Stage(s, i, plan.max_batch_bytes, plan.acks) for i, s in enumerate(plan.stages)
+        ]
         self.result = RunResult(plan.name, stages=[s.stats for s in self.stages])
         self.show_progress = progress
         self.local_workers = local_workers
@@ -620,22 +631,23 @@ class Head:
         start = 0
         while start < len(ids):
             batch_ids, batch_items = ids[start : start + size], items[start : start + size]
-            try:
-                payload = encode(batch_items)
-            except BatchError as exc:
-                if exc.index is None:
-                    raise
-                bad = start + exc.index
-                self._dead(stage, ids[bad], items[bad], f"cannot encode the task: {exc}", "", 1)
-                del ids[bad], items[bad]
-                continue
+            start += size
+            payload, bad = encode(batch_items)
+            if bad:
+                for k, why in bad:
+                    error = f"cannot encode the task: {why}"
+                    self._dead(stage, batch_ids[k], batch_items[k], error, "", 1)
+                skip = {k for k, _ in bad}
+                batch_ids = [x for k, x in enumerate(batch_ids) if k not in skip]
+                batch_items = [x for k, x in enumerate(batch_items) if k not in skip]
+                if not batch_ids:
+                    continue
             id_frame = p.pack_ids(batch_ids)
             if track:
                 w.inflight.append(_Batch(batch_ids, batch_items, id_frame))
             w.held += len(batch_ids)
             sent_bytes += sum(map(len, payload))
             outbox.append([w.ident, p.TASKS, id_frame, *payload])
-            start += size
         if ids:
             stage.bytes_per_task = 0.8 * stage.bytes_per_task + 0.2 * (sent_bytes / len(ids))
 
@@ -653,7 +665,6 @@ class Head:
             if len(chunk_ids) > want:
                 stage.pending.appendleft((chunk_ids[want:], chunk_items[want:]))
                 chunk_ids, chunk_items = chunk_ids[:want], chunk_items[:want]
-            stage.pending_count -= len(chunk_ids)
             ids.extend(chunk_ids)
             items.extend(chunk_items)
         if stage.index == 0 and len(ids) < n and not self.source_done and not self.draining:
@@ -697,15 +708,19 @@ class Head:
     # -- answers ----------------------------------------------------------------------
 
     def _results(self, w: _Worker, frames: list[bytes]) -> None:
-        if not self.plan.acks:
+        stage = w.stage
+        if not self.plan.acks:  # taken as they come: no tracking, no de-duplication
             _, ids, busy, payload = p.parse_batch(frames, with_busy=True)
-            self._unacked_results(w, ids, busy, payload)
+            items = stage.results_in.decode(payload, len(ids))
+            w.held -= len(ids)
+            stage.measured(busy, len(ids))
+            stage.stats.done += len(ids)
+            self._forward(stage, ids, items)
             return
         inflight = w.inflight
         if not inflight:
             raise p.ProtocolViolation("RESULTS without tasks in flight")
         batch = inflight[0]
-        stage = w.stage
         whole = len(frames) > 3 and frames[1] == batch.id_frame and batch.answered is None
         if whole:  # the common case: the whole batch, its id frame echoed
             ids = batch.ids
@@ -722,29 +737,8 @@ class Head:
         if batch.open == 0:
             inflight.popleft()
         w.held -= n
-        if busy:
-            stage.stats.busy_s += busy / 1e9
-            per = busy / n
-            stage.est_ns = per if stage.est_ns == 0 else 0.7 * stage.est_ns + 0.3 * per
+        stage.measured(busy, n)
         self._accept(stage, ids, items)
-
-    def _unacked_results(self, w: _Worker, ids: list[int], busy: int, payload: list[bytes]) -> None:
-        """acks=False: results are taken as they come (no tracking, no de-duplication)."""
-        stage = w.stage
-        n = len(ids)
-        items = stage.results_in.decode(payload, n)
-        w.held -= n
-        stage.stats.busy_s += busy / 1e9
-        if busy:
-            per = busy / n
-            stage.est_ns = per if stage.est_ns == 0 else 0.7 * stage.est_ns + 0.3 * per
-        stage.stats.done += n
-        if stage.index + 1 < len(self.stages):
-            nxt = self.stages[stage.index + 1]
-            nxt.pending.append((ids, items))
-            nxt.pending_count += n
-        else:
-            self._deliver(ids, items)
 
     def _answer_part(self, batch: _Batch, ids: list[int]) -> None:
         members = set(batch.ids)
@@ -769,8 +763,7 @@ class Head:
             keep = []
             for k, task_id in enumerate(ids):
                 if stage.is_open(task_id):
-                    stage.ensure(task_id + 1)
-                    stage.state[task_id - stage.base] = _DONE
+                    stage.mark(task_id, _DONE)
                     keep.append(k)
                 else:
                     stage.stats.duplicates += 1
@@ -782,11 +775,14 @@ class Head:
         stage.stats.done += len(ids)
         if len(stage.state) > 1 << 17:
             stage.compact()
+        self._forward(stage, ids, items)
+
+    def _forward(self, stage: _Stage, ids: list[int], items: list[Any]) -> None:
+        """Results of ``stage`` become the next stage's tasks, or go to the sink."""
         if stage.index + 1 < len(self.stages):
             nxt = self.stages[stage.index + 1]
             nxt.ensure(max(ids) + 1)
             nxt.pending.append((ids, items))
-            nxt.pending_count += len(ids)
         else:
             self._deliver(ids, items)
 
@@ -864,8 +860,7 @@ class Head:
     def _dead(
         self, stage: _Stage, task_id: int, item: Any, error: str, tb: str, attempts: int
     ) -> None:
-        stage.ensure(task_id + 1)
-        stage.state[task_id - stage.base] = _DEAD
+        stage.mark(task_id, _DEAD)
         stage.stats.dead += 1
         letter = DeadLetter(task_id, stage.plan.name, item, error, tb, attempts)
         self.result.dead_letters.append(letter)

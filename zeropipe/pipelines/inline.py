@@ -85,7 +85,10 @@ _FAILED = object()
 
 
 def _through(packer: Packer, value: Any, what: str) -> Any:
+    frames, bad = packer.encode([value])
+    if bad:
+        raise TypeError(f"cannot encode the {what}: {bad[0][1]}")
     try:
-        return packer.decode(packer.encode([value]), 1)[0]
+        return packer.decode(frames, 1)[0]
     except BatchError as exc:
-        raise TypeError(f"cannot carry the {what}: {exc}") from None
+        raise TypeError(f"cannot decode the {what}: {exc}") from None

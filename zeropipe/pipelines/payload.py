@@ -27,11 +27,7 @@ DEFAULT_MESSAGE_CODEC = "protobuf"
 
 
 class BatchError(Exception):
-    """A batch that would not encode or decode; ``index`` is the culprit when known."""
-
-    def __init__(self, reason: str, index: int | None = None) -> None:
-        super().__init__(reason)
-        self.index = index
+    """A batch that would not decode."""
 
 
 @dataclass(frozen=True)
@@ -95,28 +91,33 @@ class Packer:
         else:
             self._codec: Codec = get_codec(edge.codec)
 
-    def encode(self, items: Sequence[Any]) -> list[bytes]:
-        """The payload frames of ``items``; BatchError names the first item that failed."""
+    def encode(self, items: Sequence[Any]) -> tuple[list[bytes], list[tuple[int, str]]]:
+        """The payload frames of the items that encode, and (index, reason) of the others,
+        found in one pass."""
+        bad: list[tuple[int, str]] = []
         if self.edge.layout == VALUES:
             try:
-                return [self._dump(items)]
+                return [self._dump(items)], bad
             except Exception:
+                good = []
                 for i, item in enumerate(items):
                     try:
                         self._dump([item])
+                        good.append(item)
                     except Exception as exc:
-                        raise BatchError(f"{self.edge.codec} cannot encode {exc}", i) from None
-                raise
+                        bad.append((i, f"{self.edge.codec} cannot encode {exc}"))
+                return ([self._dump(good)] if good else []), bad
         encode, cls = self._codec.encode, self.edge.type
         frames = []
         for i, item in enumerate(items):
             if not isinstance(item, cls):
-                raise BatchError(f"expected {describe(cls)}, got {type(item).__name__}", i)
+                bad.append((i, f"expected {describe(cls)}, got {type(item).__name__}"))
+                continue
             try:
                 frames.append(encode(item))
             except CodecError as exc:
-                raise BatchError(str(exc), i) from None
-        return frames
+                bad.append((i, str(exc)))
+        return frames, bad
 
     def decode(self, frames: Sequence[bytes], count: int) -> list[Any]:
         if self.edge.layout == VALUES:

@@ -288,19 +288,15 @@ class Worker:
         busy: int,
         answers: list[list[bytes]],
     ) -> None:
-        while outs:
-            try:
-                payload = stage.outbound.encode(outs)
-                break
-            except BatchError as exc:
-                if exc.index is None:
-                    raise
-                bad = ids[exc.index]
-                fails.append({"id": bad, "error": f"cannot encode the result: {exc}"})
-                del outs[exc.index]
-                ids = ids[: exc.index] + ids[exc.index + 1 :]
-                id_frame = p.pack_ids(ids)
-        if outs:
+        payload, bad = stage.outbound.encode(outs)
+        if bad:
+            fails.extend(
+                {"id": ids[k], "error": f"cannot encode the result: {why}"} for k, why in bad
+            )
+            skip = {k for k, _ in bad}
+            ids = [task_id for k, task_id in enumerate(ids) if k not in skip]
+            id_frame = p.pack_ids(ids)
+        if ids:
             answers.append(p.results(id_frame, busy, payload))
         if fails:
             answers.append(p.control(p.FAILED, {"failed": fails}))
