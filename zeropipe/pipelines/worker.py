@@ -34,6 +34,7 @@ EXIT_LOST = 1  # the head went away (a local worker does not outlive its head)
 EXIT_INIT = 3  # the stage's init hook raised
 EXIT_REFUSED = 4  # wrong pipeline or schema
 EXIT_TIMEOUT = 75  # a task ran past its timeout
+ANSWER_DELAY = 0.002  # answers of queued batches go out together, once 2 ms of them are ready
 
 
 @dataclass
@@ -229,6 +230,7 @@ class Worker:
                 continue
             last_from_head = time.monotonic()
             answers: list[list[bytes]] = []
+            flush_at = time.monotonic() + ANSWER_DELAY
             try:
                 for msg in sock.recv_many(1024):
                     frames = msg if isinstance(msg, list) else [msg]
@@ -237,6 +239,10 @@ class Worker:
                         self._tasks(stage, frames, answers)
                         if self.stopping:
                             break
+                        if time.monotonic() >= flush_at:  # the head refills as answers come
+                            self._send_many(answers)
+                            answers = []
+                            flush_at = time.monotonic() + ANSWER_DELAY
                     elif command == p.END:
                         self._send(p.control(p.BYE, {"reason": "end"}), block=False)
                         return EXIT_DONE
