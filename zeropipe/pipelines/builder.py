@@ -76,17 +76,9 @@ class StagePlan:
             "init": self.init[1] if self.init else None,
             "close": self.close[1] if self.close else None,
             "timeout": self.timeout,
-            "in": _edge_desc(self.inbound),
-            "out": _edge_desc(self.outbound),
+            "in": self.inbound.ready(),
+            "out": self.outbound.ready(),
         }
-
-
-def _edge_desc(edge: Edge) -> dict[str, Any]:
-    desc: dict[str, Any] = edge.describe()
-    if is_message(edge.type):
-        desc["path"] = f"{edge.type.__module__}:{edge.type.__qualname__}"
-        desc["schema"] = schema_text(edge.type)
-    return desc
 
 
 @dataclass

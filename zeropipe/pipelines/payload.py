@@ -7,6 +7,7 @@ call: per-task encoding would cost more than a tiny task itself)."""
 from __future__ import annotations
 
 import json
+import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,14 +39,13 @@ class Edge:
     codec: str
     type: Any
 
-    def describe(self) -> dict[str, str]:
-        """The edge as READY announces it."""
-        name = describe(self.type)
-        return {"layout": self.layout, "codec": self.codec, "type": name}
-
-    @property
-    def schema(self) -> str:
-        return schema_text(self.type)
+    def ready(self) -> dict[str, str]:
+        """The edge as READY announces it (a typed message also by import path and schema)."""
+        desc = {"layout": self.layout, "codec": self.codec, "type": describe(self.type)}
+        if self.layout == MESSAGES:
+            desc["path"] = f"{self.type.__module__}:{self.type.__qualname__}"
+            desc["schema"] = schema_text(self.type)
+        return desc
 
 
 def edge_for(t: Any, codec: str | None, where: str) -> Edge:
@@ -76,8 +76,6 @@ def edge_for(t: Any, codec: str | None, where: str) -> Edge:
 
 
 def _mentions_bytes(t: Any) -> bool:
-    import typing
-
     return t in (bytes, bytearray) or any(_mentions_bytes(a) for a in typing.get_args(t))
 
 

@@ -56,7 +56,7 @@ def path_of(fn: Callable[..., Any], role: str) -> str:
             )
         module = os.path.abspath(file)
     path = f"{module}:{qualname}"
-    if resolve(path, role) is not fn and module not in ("__main__",):
+    if resolve(path, role) is not fn:
         raise PipelineError(f"the {role} {path} does not import back to the same function")
     return path
 
