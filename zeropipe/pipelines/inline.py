@@ -19,10 +19,12 @@ from .payload import BatchError, Packer
 def run_inline(plan: Plan) -> RunResult:
     result = RunResult(plan.name, stages=[StageStats(s.name) for s in plan.stages])
     started = time.monotonic()
-    for stage in plan.stages:
-        if stage.init is not None:
-            stage.init[0]()
+    opened = []
     try:
+        for stage in plan.stages:
+            if stage.init is not None:
+                stage.init[0]()
+            opened.append(stage)
         results = _results(plan, result)
         if plan.sink is None:
             result.results = list(results)
@@ -34,7 +36,7 @@ def run_inline(plan: Plan) -> RunResult:
             for item in results:
                 plan.sink(item)
     finally:
-        for stage in plan.stages:
+        for stage in opened:
             if stage.close is not None:
                 stage.close[0]()
     result.elapsed = time.monotonic() - started
@@ -59,7 +61,7 @@ def _results(plan: Plan, result: RunResult) -> Any:
                     break
                 except Exception as exc:
                     stats.failures += 1
-                    if attempts >= stage.max_attempts:
+                    if attempts >= (stage.max_attempts if plan.acks else 1):
                         error = f"{type(exc).__name__}: {exc}"
                         tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
                         letter = DeadLetter(task_id, stage.name, value, error, tb, attempts)
